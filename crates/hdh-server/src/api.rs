@@ -1,0 +1,420 @@
+//! The JSON API. Every action of the pages is here too; the OpenAPI document
+//! is served at `/api/openapi.json`.
+
+use crate::auth::{Caller, ClientAddr};
+use crate::service::{self, DeliveryFile, RequestInput};
+use crate::{AppError, AppState};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hdh_model::RequestAction;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/datasets", get(datasets))
+        .route("/api/datasets/{id}", get(dataset))
+        .route("/api/datasets/{id}/deliveries", post(deliver))
+        .route("/api/search", get(search))
+        .route("/api/requests", get(list_requests).post(create_request))
+        .route("/api/requests/{id}", get(get_request))
+        .route("/api/requests/{id}/actions", post(act))
+        .route("/api/projects", get(my_projects))
+        .route("/api/projects/{id}", get(project))
+        .route("/api/projects/{id}/query", post(query))
+        .route(
+            "/api/projects/{id}/releases",
+            get(project_releases).post(request_release),
+        )
+        .route("/api/releases", get(releases))
+        .route("/api/releases/{id}", get(release))
+        .route("/api/releases/{id}/decision", post(decide))
+        .route("/api/releases/{id}/download", get(download))
+        .route("/api/audit", get(audit))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
+    paths(login, logout, me, datasets, dataset, deliver, search, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    components(schemas(LoginInput, RequestInput, ActionInput, QueryInput, ReleaseInput, DecisionInput, ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let comps = openapi.components.get_or_insert_with(Default::default);
+        comps.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+/// `{"error": {"code": …, "message": …, "details": …}}`
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    #[schema(value_type = Object)]
+    error: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginInput {
+    pub username: String,
+    pub password: String,
+}
+
+/// Signs in; returns a bearer token.
+#[utoipa::path(post, path = "/api/login", request_body = LoginInput, responses((status = 200, description = "token", body = Object), (status = 401, body = ErrorBody)))]
+async fn login(
+    State(st): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Json(i): Json<LoginInput>,
+) -> Result<Json<Value>, AppError> {
+    let s = crate::auth::sign_in(&st, &i.username, &i.password, client).await?;
+    Ok(Json(json!({ "token": s.token, "user": s.user })))
+}
+
+/// Ends the session of the token used.
+#[utoipa::path(post, path = "/api/logout", responses((status = 200, body = Object)), security(("bearer" = [])))]
+async fn logout(State(st): State<AppState>, c: Caller) -> Result<Json<Value>, AppError> {
+    crate::auth::sign_out(&st, &c).await?;
+    Ok(Json(json!({ "signed_out": true })))
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/me", responses((status = 200, body = Object), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+async fn me(c: Caller) -> Json<Value> {
+    Json(json!({ "user": c.user }))
+}
+
+/// The catalogue: every dataset (public).
+#[utoipa::path(get, path = "/api/datasets", responses((status = 200, body = Object)))]
+async fn datasets(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
+    let mut out = Vec::new();
+    for d in st.store.datasets().await? {
+        let v = st.store.latest_version(&d.id).await?;
+        out.push(json!({ "dataset": d, "latest_version": v }));
+    }
+    Ok(Json(json!({ "datasets": out })))
+}
+
+/// One dataset with its versions and the tables and variables of the latest.
+#[utoipa::path(get, path = "/api/datasets/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn dataset(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let d = st
+        .store
+        .dataset(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let versions = st.store.versions(&id).await?;
+    let tables = match versions.first() {
+        Some(v) => st.store.tables(&id, v.version).await?,
+        None => vec![],
+    };
+    Ok(Json(
+        json!({ "dataset": d, "versions": versions, "tables": tables }),
+    ))
+}
+
+/// Delivers a new version (multipart: `T.csv` + `T.schema.json` per table, optional `dataset.json`).
+/// 200 with `accepted: true` and the version, or 422 with the validation report.
+#[utoipa::path(post, path = "/api/datasets/{id}/deliveries", params(("id" = String, Path)), request_body(content_type = "multipart/form-data", content = Object), responses((status = 200, body = Object), (status = 422, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn deliver(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    c: Caller,
+    mp: Multipart,
+) -> Result<impl IntoResponse, AppError> {
+    let (files, csrf) = read_files(mp).await?;
+    c.check_csrf(csrf.as_deref())?;
+    let rep = service::deliver(&st, &c, &id, files).await?;
+    let status = if rep.accepted {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(json!({ "delivery": rep }))))
+}
+
+/// Reads uploaded files (and a `csrf` field) from a multipart body.
+pub async fn read_files(
+    mut mp: Multipart,
+) -> Result<(Vec<DeliveryFile>, Option<String>), AppError> {
+    let mut files = Vec::new();
+    let mut csrf = None;
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request(format!("multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| AppError::bad_request(format!("multipart field {name:?}: {e}")))?;
+        match file_name {
+            Some(f) if !f.is_empty() => files.push(DeliveryFile {
+                name: f,
+                bytes: bytes.to_vec(),
+            }),
+            _ if name == "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).to_string()),
+            _ => {}
+        }
+    }
+    Ok((files, csrf))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct SearchQ {
+    q: Option<String>,
+}
+
+/// Searches datasets, tables and variables by words.
+#[utoipa::path(get, path = "/api/search", params(SearchQ), responses((status = 200, body = Object)))]
+async fn search(
+    State(st): State<AppState>,
+    Query(q): Query<SearchQ>,
+) -> Result<Json<Value>, AppError> {
+    let hits = st.store.search(q.q.as_deref().unwrap_or("")).await?;
+    Ok(Json(json!({ "hits": hits })))
+}
+
+/// Requests the caller may see (their own; all for the desk's staff).
+#[utoipa::path(get, path = "/api/requests", responses((status = 200, body = Object)), security(("bearer" = [])))]
+async fn list_requests(State(st): State<AppState>, c: Caller) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "requests": service::list_requests(&st, &c).await? }),
+    ))
+}
+
+/// Creates a draft access request.
+#[utoipa::path(post, path = "/api/requests", request_body = RequestInput, responses((status = 201, body = Object), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn create_request(
+    State(st): State<AppState>,
+    c: Caller,
+    Json(i): Json<RequestInput>,
+) -> Result<impl IntoResponse, AppError> {
+    let r = service::create_request(&st, &c, i).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "request": r })),
+    ))
+}
+
+/// A request with its history.
+#[utoipa::path(get, path = "/api/requests/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_request(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (r, events) = service::view_request(&st, &c, &id).await?;
+    let project = st.store.project_for_request(&id).await?;
+    Ok(Json(
+        json!({ "request": r, "history": events, "project": project }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ActionInput {
+    /// submit, withdraw, approve, send_back, refuse, close
+    pub action: String,
+    pub reason: Option<String>,
+}
+
+/// Moves a request: the applicant submits; the secretariat, the committee and the authority approve, send back or refuse.
+#[utoipa::path(post, path = "/api/requests/{id}/actions", params(("id" = String, Path)), request_body = ActionInput, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn act(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(i): Json<ActionInput>,
+) -> Result<Json<Value>, AppError> {
+    let action = RequestAction::parse(&i.action, i.reason)?;
+    let r = service::act_on_request(&st, &c, &id, action).await?;
+    let project = st.store.project_for_request(&id).await?;
+    Ok(Json(json!({ "request": r, "project": project })))
+}
+
+/// The caller's projects.
+#[utoipa::path(get, path = "/api/projects", responses((status = 200, body = Object)), security(("bearer" = [])))]
+async fn my_projects(State(st): State<AppState>, c: Caller) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "projects": st.store.projects_of(&c.user.id).await? }),
+    ))
+}
+
+/// A project and the tables of its extraction (members only).
+#[utoipa::path(get, path = "/api/projects/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn project(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (p, tables) = service::view_project(&st, &c, &id).await?;
+    Ok(Json(json!({ "project": p, "tables": tables })))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct QueryInput {
+    pub sql: String,
+}
+
+/// Runs read-only SQL on the project's extraction.
+#[utoipa::path(post, path = "/api/projects/{id}/query", params(("id" = String, Path)), request_body = QueryInput, responses((status = 200, body = Object), (status = 403, description = "not a member, or out of scope", body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn query(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(i): Json<QueryInput>,
+) -> Result<Json<Value>, AppError> {
+    let res = service::query(&st, &c, &id, &i.sql).await?;
+    Ok(Json(json!({ "result": res })))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReleaseInput {
+    pub sql: String,
+    pub description: String,
+}
+
+/// The project's release requests.
+#[utoipa::path(get, path = "/api/projects/{id}/releases", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn project_releases(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    service::view_project(&st, &c, &id).await?;
+    Ok(Json(
+        json!({ "releases": st.store.releases_of_project(&id).await? }),
+    ))
+}
+
+/// Asks to release a query's result; it is checked automatically, then by an output checker.
+#[utoipa::path(post, path = "/api/projects/{id}/releases", params(("id" = String, Path)), request_body = ReleaseInput, responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn request_release(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(i): Json<ReleaseInput>,
+) -> Result<impl IntoResponse, AppError> {
+    let r = service::request_release(&st, &c, &id, &i.sql, &i.description).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(json!({ "release": r })),
+    ))
+}
+
+/// Every release request (output checkers).
+#[utoipa::path(get, path = "/api/releases", responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn releases(State(st): State<AppState>, c: Caller) -> Result<Json<Value>, AppError> {
+    if !c.has(hdh_model::Role::Checker) {
+        return Err(service::deny(
+            &st,
+            &c,
+            "release.list",
+            "release",
+            None,
+            "the release queue is for output checkers".into(),
+        )
+        .await);
+    }
+    Ok(Json(
+        json!({ "releases": st.store.releases_pending().await? }),
+    ))
+}
+
+/// One release request with its automatic check.
+#[utoipa::path(get, path = "/api/releases/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn release(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "release": service::view_release(&st, &c, &id).await? }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DecisionInput {
+    /// approve or refuse
+    pub decision: String,
+    pub reason: Option<String>,
+}
+
+/// An output checker (not the requester) approves or refuses a release.
+#[utoipa::path(post, path = "/api/releases/{id}/decision", params(("id" = String, Path)), request_body = DecisionInput, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn decide(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+    Json(i): Json<DecisionInput>,
+) -> Result<Json<Value>, AppError> {
+    let approve = match i.decision.as_str() {
+        "approve" => true,
+        "refuse" => false,
+        other => {
+            return Err(AppError::unprocessable(format!(
+                "decision {other:?}: expected approve or refuse"
+            )));
+        }
+    };
+    Ok(Json(
+        json!({ "release": service::decide_release(&st, &c, &id, approve, i.reason).await? }),
+    ))
+}
+
+/// Downloads an approved release as CSV (project members).
+#[utoipa::path(get, path = "/api/releases/{id}/download", params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn download(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let (name, bytes) = service::download_release(&st, &c, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    ))
+}
+
+/// The audit trail, newest first (security officer).
+#[utoipa::path(get, path = "/api/audit", params(("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("project" = Option<String>, Query), ("outcome" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn audit(
+    State(st): State<AppState>,
+    c: Caller,
+    Query(f): Query<hdh_store::AuditFilter>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "events": service::audit_trail(&st, &c, &f).await? }),
+    ))
+}

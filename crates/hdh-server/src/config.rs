@@ -1,0 +1,68 @@
+//! Run-time configuration and the hub secret.
+
+use crate::AppError;
+use hdh_pseudo::HubSecret;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// `None`: the embedded SQLite store in the data directory.
+    pub database_url: Option<String>,
+    /// Smallest count a released cell may show.
+    pub release_threshold: u64,
+    pub max_upload_bytes: usize,
+    /// Rows a console query may return to the page.
+    pub max_result_rows: usize,
+    /// Mark cookies `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    pub session_hours: i64,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            database_url: None,
+            release_threshold: 10,
+            max_upload_bytes: 512 * 1024 * 1024,
+            max_result_rows: 10_000,
+            secure_cookies: false,
+            session_hours: 12,
+        }
+    }
+}
+
+/// Reads the hub secret from `HDH_HUB_SECRET` (hex) or from
+/// `<data-dir>/secrets/hub.key`, creating the file (mode 0600) on first start.
+/// The secret never enters the database or the logs.
+pub fn load_or_create_secret(data_dir: &Path) -> Result<HubSecret, AppError> {
+    if let Ok(hex) = std::env::var("HDH_HUB_SECRET") {
+        return HubSecret::from_hex(&hex)
+            .map_err(|e| AppError::internal(format!("HDH_HUB_SECRET: {e}")));
+    }
+    let dir = data_dir.join("secrets");
+    let path = dir.join("hub.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| AppError::internal(format!("cannot read {}: {e}", path.display())))?;
+        return HubSecret::from_hex(&text)
+            .map_err(|e| AppError::internal(format!("{}: {e}", path.display())));
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
+    let mut bytes = [0u8; hdh_pseudo::SECRET_LEN];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let secret = HubSecret::from_bytes(&bytes).map_err(|e| AppError::internal(e.to_string()))?;
+    let tmp = dir.join("hub.key.tmp");
+    std::fs::write(&tmp, secret.to_hex())
+        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+    }
+    std::fs::rename(&tmp, &path)
+        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", path.display())))?;
+    Ok(secret)
+}

@@ -1,0 +1,262 @@
+//! French and English for the pages. The language comes from `?lang=`, then
+//! the `hdh_lang` cookie, then `Accept-Language`.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().get(..2)?.to_ascii_lowercase().as_str() {
+            "fr" => Some(Lang::Fr),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+/// (key, French, English)
+const STRINGS: &[(&str, &str, &str)] = &[
+    ("hub", "Plateforme des données de santé", "Health data hub"),
+    ("nav.catalogue", "Catalogue", "Catalogue"),
+    ("nav.requests", "Demandes d'accès", "Access requests"),
+    ("nav.projects", "Projets", "Projects"),
+    ("nav.deliver", "Livrer des données", "Deliver data"),
+    ("nav.releases", "Sorties à contrôler", "Releases to check"),
+    ("nav.audit", "Journal d'audit", "Audit trail"),
+    ("nav.signin", "Se connecter", "Sign in"),
+    ("nav.signout", "Se déconnecter", "Sign out"),
+    (
+        "home.intro",
+        "Trouvez des données de santé, déposez une demande d'accès au guichet unique, analysez les données approuvées dans un espace projet sécurisé et n'en sortez que des résultats agrégés contrôlés.",
+        "Find health data, apply for access at the single desk, analyse the approved data in a secure project workspace, and take out only checked aggregate results.",
+    ),
+    ("home.your_roles", "Vos rôles", "Your roles"),
+    ("login.username", "Identifiant", "Username"),
+    ("login.password", "Mot de passe", "Password"),
+    ("search", "Rechercher", "Search"),
+    (
+        "search.placeholder",
+        "médicament, diagnostic, BEN_NIR_PSA…",
+        "drug, diagnosis, BEN_NIR_PSA…",
+    ),
+    ("results", "Résultats", "Results"),
+    ("dataset", "Jeu de données", "Dataset"),
+    ("datasets", "Jeux de données", "Datasets"),
+    ("producer", "Producteur", "Producer"),
+    ("description", "Description", "Description"),
+    ("tables", "Tables", "Tables"),
+    ("table", "Table", "Table"),
+    ("rows", "Lignes", "Rows"),
+    ("variables", "Variables", "Variables"),
+    ("variable", "Variable", "Variable"),
+    ("type", "Type", "Type"),
+    ("nomenclature", "Nomenclature", "Nomenclature"),
+    ("versions", "Versions", "Versions"),
+    ("version", "Version", "Version"),
+    ("published", "Publiée le", "Published"),
+    ("coverage", "Couverture", "Coverage"),
+    ("legal_basis", "Base légale", "Legal basis"),
+    (
+        "access_conditions",
+        "Conditions d'accès",
+        "Access conditions",
+    ),
+    (
+        "identifier",
+        "Identifiant de personne (pseudonymisé)",
+        "Person identifier (pseudonymised)",
+    ),
+    ("period_field", "Date de période", "Period date"),
+    (
+        "deliver.title",
+        "Livrer une nouvelle version",
+        "Deliver a new version",
+    ),
+    (
+        "deliver.help",
+        "Envoyez pour chaque table T un fichier T.csv et son schéma T.schema.json (Table Schema), et éventuellement dataset.json. Tout est validé ; une seule erreur rejette toute la livraison.",
+        "Send for each table T a file T.csv and its schema T.schema.json (Table Schema), and optionally dataset.json. Everything is validated; a single error rejects the whole delivery.",
+    ),
+    (
+        "deliver.dataset_id",
+        "Identifiant du jeu de données",
+        "Dataset identifier",
+    ),
+    ("deliver.files", "Fichiers", "Files"),
+    ("deliver.submit", "Livrer", "Deliver"),
+    (
+        "deliver.accepted",
+        "Livraison acceptée : version publiée",
+        "Delivery accepted: version published",
+    ),
+    (
+        "deliver.rejected",
+        "Livraison rejetée : rien n'a été chargé",
+        "Delivery rejected: nothing was loaded",
+    ),
+    ("file", "Fichier", "File"),
+    ("line", "Ligne", "Line"),
+    ("column", "Colonne", "Column"),
+    ("field", "Champ", "Field"),
+    ("reason", "Motif", "Reason"),
+    ("errors_total", "erreurs au total", "errors in total"),
+    ("req.new", "Nouvelle demande d'accès", "New access request"),
+    ("req.title", "Titre du projet", "Project title"),
+    ("req.purpose", "Finalité", "Purpose"),
+    (
+        "req.public_interest",
+        "Justification de l'intérêt public",
+        "Public-interest justification",
+    ),
+    ("req.period", "Période", "Period"),
+    ("req.period_start", "Début de période", "Period start"),
+    ("req.period_end", "Fin de période", "Period end"),
+    ("req.duration", "Durée (mois)", "Duration (months)"),
+    (
+        "req.scope",
+        "Tables et variables demandées",
+        "Tables and variables requested",
+    ),
+    ("req.create", "Enregistrer le brouillon", "Save draft"),
+    ("req.state", "État", "State"),
+    ("req.history", "Historique", "History"),
+    ("req.applicant", "Demandeur", "Applicant"),
+    ("req.actions", "Actions", "Actions"),
+    ("req.none", "Aucune demande.", "No request."),
+    (
+        "req.to_review",
+        "À instruire par vous",
+        "Awaiting your review",
+    ),
+    ("req.mine", "Mes demandes", "My requests"),
+    ("req.all", "Toutes les demandes", "All requests"),
+    ("req.project", "Espace projet", "Project workspace"),
+    ("action.submit", "Soumettre", "Submit"),
+    ("action.approve", "Approuver", "Approve"),
+    ("action.send_back", "Renvoyer au demandeur", "Send back"),
+    ("action.refuse", "Refuser", "Refuse"),
+    ("action.withdraw", "Retirer", "Withdraw"),
+    ("action.close", "Clore le projet", "Close the project"),
+    ("state.draft", "Brouillon", "Draft"),
+    (
+        "state.submitted",
+        "Soumise — vérification de complétude (secrétariat)",
+        "Submitted — completeness check (secretariat)",
+    ),
+    (
+        "state.ethics_review",
+        "Avis du comité éthique",
+        "Ethics committee opinion",
+    ),
+    (
+        "state.authority_review",
+        "Décision de l'autorité",
+        "Authority decision",
+    ),
+    (
+        "state.authorised",
+        "Autorisée — mise à disposition",
+        "Authorised — provisioning",
+    ),
+    ("state.active", "Projet actif", "Project active"),
+    ("state.sent_back", "Renvoyée au demandeur", "Sent back"),
+    ("state.refused", "Refusée", "Refused"),
+    ("state.withdrawn", "Retirée", "Withdrawn"),
+    ("state.closed", "Close", "Closed"),
+    ("ws.console", "Console SQL", "SQL console"),
+    ("ws.run", "Exécuter", "Run"),
+    (
+        "ws.tables",
+        "Tables de l'extraction",
+        "Tables of the extraction",
+    ),
+    ("ws.truncated", "Résultat tronqué", "Result truncated"),
+    (
+        "ws.release",
+        "Demander la sortie de ce résultat",
+        "Ask to release this result",
+    ),
+    (
+        "ws.release_desc",
+        "Ce que c'est, et la population concernée",
+        "What it is, and the population behind it",
+    ),
+    ("ws.releases", "Demandes de sortie", "Release requests"),
+    ("ws.page", "Page", "Page"),
+    ("rel.state", "État", "State"),
+    (
+        "rel.suppressed",
+        "cellules masquées (effectif < seuil)",
+        "cells suppressed (count under the threshold)",
+    ),
+    ("rel.warnings", "Remarques", "Remarks"),
+    ("rel.download", "Télécharger", "Download"),
+    ("rel.decide", "Décision du contrôleur", "Checker's decision"),
+    (
+        "rel.preview",
+        "Résultat tel qu'il sortirait",
+        "The result as it would leave",
+    ),
+    (
+        "rel.pending_review",
+        "En attente de contrôle",
+        "Pending review",
+    ),
+    ("rel.approved", "Approuvée", "Approved"),
+    ("rel.refused", "Refusée", "Refused"),
+    ("audit.filters", "Filtres", "Filters"),
+    ("audit.actor", "Acteur", "Actor"),
+    ("audit.action", "Action", "Action"),
+    ("audit.project", "Projet", "Project"),
+    ("audit.outcome", "Résultat", "Outcome"),
+    ("audit.since", "Depuis", "Since"),
+    ("audit.when", "Quand", "When"),
+    ("audit.object", "Objet", "Object"),
+    ("audit.role", "Rôle", "Role"),
+    ("audit.details", "Détails", "Details"),
+    ("audit.client", "Adresse", "Address"),
+    ("apply", "Appliquer", "Apply"),
+    ("error", "Erreur", "Error"),
+    ("back", "Retour", "Back"),
+];
+
+pub fn t(lang: Lang, key: &str) -> String {
+    match STRINGS.iter().find(|(k, _, _)| *k == key) {
+        Some((_, fr, en)) => match lang {
+            Lang::Fr => fr.to_string(),
+            Lang::En => en.to_string(),
+        },
+        None => key.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_both_languages_present() {
+        let mut keys: Vec<_> = STRINGS.iter().map(|s| s.0).collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+        assert!(
+            STRINGS
+                .iter()
+                .all(|(_, fr, en)| !fr.is_empty() && !en.is_empty())
+        );
+        assert_eq!(t(Lang::Fr, "nav.catalogue"), "Catalogue");
+        assert_eq!(t(Lang::En, "missing.key"), "missing.key");
+        assert_eq!(Lang::parse("fr-FR,fr;q=0.9"), Some(Lang::Fr));
+    }
+}

@@ -1,0 +1,85 @@
+//! The hub's HTTP edge: server-rendered pages (French and English, usable
+//! without JavaScript) and a JSON API described by an OpenAPI document. Both
+//! call the same services in [`service`], which authorise every action on
+//! the server and write its audit event in the same transaction as the change.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod seed;
+pub mod service;
+
+pub use config::Config;
+pub use error::AppError;
+
+use axum::Router;
+use hdh_lake::Lake;
+use hdh_pseudo::HubSecret;
+use hdh_store::Store;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub lake: Lake,
+    pub secret: Arc<HubSecret>,
+    pub config: Arc<Config>,
+    pub templates: Arc<minijinja::Environment<'static>>,
+}
+
+impl AppState {
+    /// Opens the store and the lake under the configured data directory.
+    pub async fn open(config: Config) -> anyhow_free::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            AppError::internal(format!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+        let store = match &config.database_url {
+            Some(url) => Store::connect(url).await?,
+            None => Store::open_sqlite(&config.data_dir.join("hdh.db")).await?,
+        };
+        let lake = Lake::open_local(&config.data_dir.join("lake"))?;
+        lake.clean_staging().await?;
+        let secret = config::load_or_create_secret(&config.data_dir)?;
+        Ok(AppState {
+            store,
+            lake,
+            secret: Arc::new(secret),
+            config: Arc::new(config),
+            templates: Arc::new(pages::templates()),
+        })
+    }
+}
+
+/// Library-side result alias (no `anyhow` in libraries).
+pub mod anyhow_free {
+    pub type Result<T> = std::result::Result<T, crate::AppError>;
+}
+
+/// The whole application: pages, API, health and OpenAPI document.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .merge(api::routes())
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_upload_bytes,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until the listener is closed.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+}

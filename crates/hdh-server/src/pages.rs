@@ -1,0 +1,900 @@
+//! Server-rendered pages (minijinja templates compiled into the binary).
+//! They work without JavaScript; every form carries the session's CSRF token.
+
+use crate::auth::{COOKIE, Caller, ClientAddr, MaybeCaller};
+use crate::i18n::{Lang, t};
+use crate::service::{self, RequestInput};
+use crate::{AppError, AppState};
+use axum::Router;
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::Form;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use hdh_model::{AccessRequestState, RequestAction, Role};
+use hdh_store::ScopeItem;
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+
+macro_rules! tpl {
+    ($env:ident, $($name:literal),*) => {
+        $( $env.add_template($name, include_str!(concat!("../templates/", $name))).expect(concat!("template ", $name)); )*
+    };
+}
+
+pub fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    tpl!(
+        env,
+        "base.html",
+        "home.html",
+        "login.html",
+        "error.html",
+        "catalogue.html",
+        "dataset.html",
+        "table.html",
+        "deliver.html",
+        "requests.html",
+        "request_new.html",
+        "request.html",
+        "project.html",
+        "releases.html",
+        "release.html",
+        "audit.html"
+    );
+    env.add_function("t", |state: &minijinja::State, key: &str| -> String {
+        let lang = state
+            .lookup("lang")
+            .and_then(|v| v.as_str().and_then(Lang::parse))
+            .unwrap_or(Lang::En);
+        t(lang, key)
+    });
+    env
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/catalogue", get(catalogue))
+        .route("/catalogue/{id}", get(dataset))
+        .route("/catalogue/{id}/tables/{table}", get(table))
+        .route("/deliver", get(deliver_page).post(deliver))
+        .route("/requests", get(requests))
+        .route("/requests/new", get(new_request_page).post(new_request))
+        .route("/requests/{id}", get(request))
+        .route("/requests/{id}/action", post(request_action))
+        .route("/projects/{id}", get(project))
+        .route("/projects/{id}/query", post(project_query))
+        .route("/projects/{id}/releases", post(project_release))
+        .route("/releases", get(releases))
+        .route("/releases/{id}", get(release))
+        .route("/releases/{id}/decision", post(release_decision))
+        .route("/releases/{id}/download", get(release_download))
+        .route("/audit", get(audit))
+}
+
+/// An error shown as a page (401 becomes a redirect to the sign-in page).
+pub struct PageError(AppError);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if self.0.status == StatusCode::UNAUTHORIZED && self.0.code == "unauthenticated" {
+            return Redirect::to("/login").into_response();
+        }
+        let env = templates();
+        let body = env
+            .get_template("error.html")
+            .and_then(|t| t.render(context! { lang => "en", status => self.0.status.as_u16(), message => self.0.message.clone(), code => self.0.code }))
+            .unwrap_or_else(|_| self.0.message.clone());
+        (self.0.status, Html(body)).into_response()
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+/// The signed-in caller of a page; anonymous visitors are sent to sign in.
+pub struct PageCaller(pub Caller);
+
+impl FromRequestParts<AppState> for PageCaller {
+    type Rejection = PageError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PageCaller(Caller::from_request_parts(parts, state).await?))
+    }
+}
+
+fn lang_of(headers: &HeaderMap, jar: &CookieJar, q: Option<&str>) -> Lang {
+    q.and_then(Lang::parse)
+        .or_else(|| jar.get("hdh_lang").and_then(|c| Lang::parse(c.value())))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::parse)
+        })
+        .unwrap_or(Lang::En)
+}
+
+#[derive(Deserialize, Default)]
+struct LangQ {
+    lang: Option<String>,
+}
+
+/// Common context of every page.
+struct Ctx {
+    lang: Lang,
+    caller: Option<Caller>,
+    jar: CookieJar,
+    set_lang: bool,
+}
+
+impl Ctx {
+    fn new(headers: &HeaderMap, jar: CookieJar, q: &LangQ, caller: Option<Caller>) -> Ctx {
+        Ctx {
+            lang: lang_of(headers, &jar, q.lang.as_deref()),
+            caller,
+            set_lang: q.lang.is_some(),
+            jar,
+        }
+    }
+
+    fn render(self, st: &AppState, name: &str, extra: Value) -> PageResult {
+        let user = self.caller.as_ref().map(|c| {
+            context! {
+                username => c.user.username.clone(),
+                display_name => c.user.display_name.clone(),
+                roles => c.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            }
+        });
+        let csrf = self
+            .caller
+            .as_ref()
+            .map(|c| c.csrf.clone())
+            .unwrap_or_default();
+        let base = context! { lang => self.lang.code(), user => user, csrf => csrf };
+        let ctx = context! { ..base, ..extra };
+        let html = st
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| AppError::internal(format!("template {name}: {e:#}")))?;
+        let mut jar = self.jar;
+        if self.set_lang {
+            jar = jar.add(
+                Cookie::build(("hdh_lang", self.lang.code()))
+                    .path("/")
+                    .same_site(SameSite::Lax)
+                    .build(),
+            );
+        }
+        Ok((jar, Html(html)).into_response())
+    }
+
+    fn caller(&self) -> Result<&Caller, PageError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| PageError(AppError::unauthorized()))
+    }
+}
+
+async fn home(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let datasets = st.store.datasets().await.map_err(AppError::from)?;
+    let projects = match &c {
+        Some(c) => st
+            .store
+            .projects_of(&c.user.id)
+            .await
+            .map_err(AppError::from)?,
+        None => vec![],
+    };
+    Ctx::new(&headers, jar, &q, c).render(
+        &st,
+        "home.html",
+        context! { datasets => datasets, projects => projects },
+    )
+}
+
+async fn login_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+) -> PageResult {
+    Ctx::new(&headers, jar, &q, None).render(&st, "login.html", context! {})
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
+    match crate::auth::sign_in(&st, &f.username, &f.password, client).await {
+        Ok(s) => {
+            let cookie = Cookie::build((COOKIE, s.token))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(st.config.secure_cookies)
+                .build();
+            Ok((jar.add(cookie), Redirect::to("/")).into_response())
+        }
+        Err(e) => {
+            let mut r = Ctx::new(&headers, jar, &LangQ::default(), None).render(
+                &st,
+                "login.html",
+                context! { error => e.message, username => f.username },
+            )?;
+            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok(r)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn logout(
+    State(st): State<AppState>,
+    jar: CookieJar,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::auth::sign_out(&st, &c).await?;
+    Ok((
+        jar.remove(Cookie::build(COOKIE).path("/").build()),
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct SearchQ {
+    q: Option<String>,
+    lang: Option<String>,
+}
+
+async fn catalogue(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<SearchQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let mut datasets = Vec::new();
+    for d in st.store.datasets().await.map_err(AppError::from)? {
+        let v = st
+            .store
+            .latest_version(&d.id)
+            .await
+            .map_err(AppError::from)?;
+        datasets.push(context! { d => d, v => v });
+    }
+    let query = q.q.clone().unwrap_or_default();
+    let hits = if query.trim().is_empty() {
+        vec![]
+    } else {
+        st.store.search(&query).await.map_err(AppError::from)?
+    };
+    Ctx::new(&headers, jar, &LangQ { lang: q.lang }, c).render(
+        &st,
+        "catalogue.html",
+        context! { datasets => datasets, q => query, hits => hits },
+    )
+}
+
+async fn dataset(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let d = st
+        .store
+        .dataset(&id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let versions = st.store.versions(&id).await.map_err(AppError::from)?;
+    let tables = match versions.first() {
+        Some(v) => st
+            .store
+            .tables(&id, v.version)
+            .await
+            .map_err(AppError::from)?,
+        None => vec![],
+    };
+    Ctx::new(&headers, jar, &q, c).render(
+        &st,
+        "dataset.html",
+        context! { d => d, versions => versions, tables => tables },
+    )
+}
+
+async fn table(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path((id, name)): Path<(String, String)>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let d = st
+        .store
+        .dataset(&id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let v = st
+        .store
+        .latest_version(&id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id} has no version")))?;
+    let tables = st
+        .store
+        .tables(&id, v.version)
+        .await
+        .map_err(AppError::from)?;
+    let t = tables
+        .into_iter()
+        .find(|t| t.table_name == name)
+        .ok_or_else(|| AppError::not_found(format!("table {name}")))?;
+    Ctx::new(&headers, jar, &q, c).render(&st, "table.html", context! { d => d, t => t, v => v })
+}
+
+async fn deliver_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let ctx = Ctx::new(&headers, jar, &q, c);
+    ctx.caller()?;
+    ctx.render(&st, "deliver.html", context! {})
+}
+
+async fn deliver(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    PageCaller(c): PageCaller,
+    mut mp: Multipart,
+) -> PageResult {
+    // The dataset id and CSRF token come as plain fields before the files.
+    let mut dataset_id = String::new();
+    let mut csrf = None;
+    let mut files = Vec::new();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| AppError::bad_request(format!("multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| AppError::bad_request(format!("multipart field {name:?}: {e}")))?;
+        match (name.as_str(), file_name) {
+            (_, Some(f)) if !f.is_empty() => files.push(service::DeliveryFile {
+                name: f,
+                bytes: bytes.to_vec(),
+            }),
+            ("csrf", _) => csrf = Some(String::from_utf8_lossy(&bytes).to_string()),
+            ("dataset_id", _) => dataset_id = String::from_utf8_lossy(&bytes).trim().to_string(),
+            _ => {}
+        }
+    }
+    c.check_csrf(csrf.as_deref())?;
+    let rep = service::deliver(&st, &c, &dataset_id, files).await?;
+    let status = if rep.accepted {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut r = Ctx::new(&headers, jar, &LangQ::default(), Some(c)).render(
+        &st,
+        "deliver.html",
+        context! { report => rep, dataset_id => dataset_id },
+    )?;
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+async fn requests(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let all = service::list_requests(&st, &c).await?;
+    let to_review: Vec<_> = all
+        .iter()
+        .filter(|r| {
+            r.state.reviewer().is_some_and(|role| c.has(role)) && r.applicant_id != c.user.id
+        })
+        .cloned()
+        .collect();
+    let mine: Vec<_> = all
+        .iter()
+        .filter(|r| r.applicant_id == c.user.id)
+        .cloned()
+        .collect();
+    let staff = [
+        Role::Secretariat,
+        Role::Committee,
+        Role::Authority,
+        Role::Admin,
+        Role::SecurityOfficer,
+    ]
+    .iter()
+    .any(|r| c.has(*r));
+    Ctx::new(&headers, jar, &q, Some(c)).render(
+        &st,
+        "requests.html",
+        context! { mine => mine, to_review => to_review, all => if staff { all } else { vec![] } },
+    )
+}
+
+/// The columns a requester may pick: every table of every dataset's latest version.
+async fn pickable(st: &AppState) -> Result<Vec<Value>, AppError> {
+    let mut out = Vec::new();
+    for d in st.store.datasets().await? {
+        let Some(v) = st.store.latest_version(&d.id).await? else {
+            continue;
+        };
+        let tables = st.store.tables(&d.id, v.version).await?;
+        out.push(context! { d => d, tables => tables });
+    }
+    Ok(out)
+}
+
+async fn new_request_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let catalogue = pickable(&st).await?;
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request_new.html", context! { catalogue => catalogue, form => context! { duration_months => 24, period_start => "2021-01-01", period_end => "2023-12-31" } })
+}
+
+#[derive(Deserialize, serde::Serialize)]
+struct RequestForm {
+    csrf: Option<String>,
+    title: String,
+    purpose: String,
+    public_interest: String,
+    period_start: String,
+    period_end: String,
+    duration_months: String,
+    /// `dataset|table|column`, one per checked box.
+    #[serde(default)]
+    cols: Vec<String>,
+}
+
+async fn new_request(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    PageCaller(c): PageCaller,
+    Form(f): Form<RequestForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let mut scope: Vec<ScopeItem> = Vec::new();
+    for v in &f.cols {
+        let parts: Vec<&str> = v.splitn(3, '|').collect();
+        if let [d, t, col] = parts[..] {
+            match scope.iter_mut().find(|s| s.dataset_id == d && s.table == t) {
+                Some(s) => s.columns.push(col.to_string()),
+                None => scope.push(ScopeItem {
+                    dataset_id: d.into(),
+                    table: t.into(),
+                    columns: vec![col.into()],
+                }),
+            }
+        }
+    }
+    let input = RequestInput {
+        title: f.title.clone(),
+        purpose: f.purpose.clone(),
+        public_interest: f.public_interest.clone(),
+        scope,
+        period_start: f.period_start.clone(),
+        period_end: f.period_end.clone(),
+        duration_months: f.duration_months.trim().parse().unwrap_or(0),
+    };
+    match service::create_request(&st, &c, input).await {
+        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let catalogue = pickable(&st).await?;
+            let errors: Vec<(String, String)> = e
+                .details
+                .as_ref()
+                .and_then(|d| d.get("fields"))
+                .and_then(|f| f.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| {
+                            (
+                                x["field"].as_str().unwrap_or("").to_string(),
+                                x["message"].as_str().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let errs: std::collections::BTreeMap<String, String> = errors.into_iter().collect();
+            let mut r = Ctx::new(&headers, jar, &LangQ::default(), Some(c)).render(
+                &st,
+                "request_new.html",
+                context! { catalogue => catalogue, form => f, errors => errs },
+            )?;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The actions the caller may take on a request in its current state.
+fn actions_for(c: &Caller, r: &hdh_store::AccessRequest) -> Vec<&'static str> {
+    let is_applicant = r.applicant_id == c.user.id;
+    let mut out = Vec::new();
+    let candidates = [
+        ("submit", RequestAction::Submit),
+        ("approve", RequestAction::Approve),
+        ("send_back", RequestAction::SendBack { reason: "x".into() }),
+        ("refuse", RequestAction::Refuse { reason: "x".into() }),
+        ("withdraw", RequestAction::Withdraw),
+        ("close", RequestAction::Close),
+    ];
+    for (name, a) in candidates {
+        let ok = c.user.roles.iter().any(|role| {
+            let reviewer_action = matches!(
+                a,
+                RequestAction::Approve
+                    | RequestAction::SendBack { .. }
+                    | RequestAction::Refuse { .. }
+            );
+            (!reviewer_action || !is_applicant) && r.state.apply(&a, *role, is_applicant).is_ok()
+        });
+        if ok {
+            out.push(name);
+        }
+    }
+    out
+}
+
+async fn request(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (r, history) = service::view_request(&st, &c, &id).await?;
+    let applicant = st
+        .store
+        .user(&r.applicant_id)
+        .await
+        .map_err(AppError::from)?;
+    let project = st
+        .store
+        .project_for_request(&id)
+        .await
+        .map_err(AppError::from)?;
+    let actions = actions_for(&c, &r);
+    let step = match r.state {
+        AccessRequestState::Draft | AccessRequestState::SentBack => 0,
+        AccessRequestState::Submitted => 1,
+        AccessRequestState::EthicsReview => 2,
+        AccessRequestState::AuthorityReview => 3,
+        AccessRequestState::Authorised => 4,
+        _ => 5,
+    };
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! { r => r, history => history, applicant => applicant.map(|u| u.display_name), project => project, actions => actions, step => step })
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: Option<String>,
+    action: String,
+    reason: Option<String>,
+}
+
+async fn request_action(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<ActionForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let action = RequestAction::parse(&f.action, f.reason).map_err(AppError::from)?;
+    service::act_on_request(&st, &c, &id, action).await?;
+    Ok(Redirect::to(&format!("/requests/{id}")).into_response())
+}
+
+const PAGE_SIZE: usize = 50;
+
+async fn render_project(st: &AppState, ctx: Ctx, id: &str, extra: Value) -> PageResult {
+    let c = ctx.caller()?.clone();
+    let (p, tables) = service::view_project(st, &c, id).await?;
+    let releases = st
+        .store
+        .releases_of_project(id)
+        .await
+        .map_err(AppError::from)?;
+    let request = st
+        .store
+        .request(&p.request_id)
+        .await
+        .map_err(AppError::from)?;
+    ctx.render(
+        st,
+        "project.html",
+        context! { p => p, tables => tables, releases => releases, request => request, ..extra },
+    )
+}
+
+async fn project(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let ctx = Ctx::new(&headers, jar, &q, Some(c));
+    render_project(&st, ctx, &id, context! {}).await
+}
+
+#[derive(Deserialize)]
+struct QueryForm {
+    csrf: Option<String>,
+    sql: String,
+    page: Option<usize>,
+}
+
+async fn project_query(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<QueryForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let res = service::query(&st, &c, &id, &f.sql).await;
+    let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
+    match res {
+        Ok(res) => {
+            let pages = res.rows.len().div_ceil(PAGE_SIZE).max(1);
+            let page = f.page.unwrap_or(1).clamp(1, pages);
+            let rows: Vec<_> = res
+                .rows
+                .iter()
+                .skip((page - 1) * PAGE_SIZE)
+                .take(PAGE_SIZE)
+                .cloned()
+                .collect();
+            render_project(&st, ctx, &id, context! { sql => f.sql, result => context! { columns => res.columns, rows => rows, total => res.rows.len(), truncated => res.truncated }, page => page, pages => pages }).await
+        }
+        Err(e)
+            if e.status == StatusCode::FORBIDDEN && e.code == "out_of_scope"
+                || e.status == StatusCode::UNPROCESSABLE_ENTITY =>
+        {
+            let status = e.status;
+            let mut r = render_project(
+                &st,
+                ctx,
+                &id,
+                context! { sql => f.sql, query_error => e.message },
+            )
+            .await?;
+            *r.status_mut() = status;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    csrf: Option<String>,
+    sql: String,
+    description: String,
+}
+
+async fn project_release(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<ReleaseForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    match service::request_release(&st, &c, &id, &f.sql, &f.description).await {
+        Ok(r) => Ok(Redirect::to(&format!("/releases/{}", r.id)).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
+            let mut r = render_project(
+                &st,
+                ctx,
+                &id,
+                context! { sql => f.sql, release_error => e.message },
+            )
+            .await?;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn releases(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    if !c.has(Role::Checker) {
+        return Err(service::deny(
+            &st,
+            &c,
+            "release.list",
+            "release",
+            None,
+            "the release queue is for output checkers".into(),
+        )
+        .await
+        .into());
+    }
+    let all = st.store.releases_pending().await.map_err(AppError::from)?;
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "releases.html", context! { releases => all })
+}
+
+async fn release(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let r = service::view_release(&st, &c, &id).await?;
+    let can_decide = c.has(Role::Checker)
+        && r.requester_id != c.user.id
+        && r.state == hdh_store::ReleaseState::PendingReview;
+    let member = st
+        .store
+        .is_member(&r.project_id, &c.user.id)
+        .await
+        .map_err(AppError::from)?;
+    Ctx::new(&headers, jar, &q, Some(c)).render(
+        &st,
+        "release.html",
+        context! { r => r, can_decide => can_decide, member => member },
+    )
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    csrf: Option<String>,
+    decision: String,
+    reason: Option<String>,
+}
+
+async fn release_decision(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<DecisionForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    service::decide_release(
+        &st,
+        &c,
+        &id,
+        f.decision == "approve",
+        f.reason.filter(|r| !r.trim().is_empty()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/releases/{id}")).into_response())
+}
+
+async fn release_download(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (name, bytes) = service::download_release(&st, &c, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQ {
+    lang: Option<String>,
+    actor: Option<String>,
+    action: Option<String>,
+    project: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+}
+
+async fn audit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<AuditQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let filter = hdh_store::AuditFilter {
+        actor: q.actor.clone(),
+        action: q.action.clone(),
+        project: q.project.clone(),
+        outcome: q.outcome.clone(),
+        since: q.since.clone(),
+        until: None,
+        limit: Some(1000),
+    };
+    let events = service::audit_trail(&st, &c, &filter).await?;
+    let events: Vec<Value> = events
+        .into_iter()
+        .map(|e| {
+            let details = if e.details.is_null() {
+                String::new()
+            } else {
+                e.details.to_string()
+            };
+            context! { e => e, details => details }
+        })
+        .collect();
+    Ctx::new(&headers, jar, &LangQ { lang: q.lang.clone() }, Some(c)).render(&st, "audit.html", context! { events => events, f => context! { actor => q.actor, action => q.action, project => q.project, outcome => q.outcome, since => q.since } })
+}

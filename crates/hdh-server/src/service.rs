@@ -1,0 +1,1218 @@
+//! The hub's operations, shared by the pages and the API. Each one checks the
+//! caller's role and relation to the object on the server, and writes its
+//! audit event in the same transaction as the change it makes (refusals are
+//! audited too).
+
+use crate::auth::Caller;
+use crate::{AppError, AppState};
+use axum::http::StatusCode;
+use hdh_model::schema::TableSchema;
+use hdh_model::{AccessRequestState, Outcome, RequestAction, Role};
+use hdh_store::{
+    AccessRequest, Dataset, DatasetTable, DatasetVersion, ExtractionTable, Project, ReleaseRequest,
+    ReleaseState, RequestEvent, ScopeItem, now,
+};
+use hdh_workspace::{ExtractionSpec, ProjectTable, QueryResult, TableSpec};
+use serde::{Deserialize, Serialize};
+
+/// Refuses an action: audits the refusal, then returns the error.
+pub async fn deny(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    object_type: &str,
+    object_id: Option<&str>,
+    message: String,
+) -> AppError {
+    let mut ev = caller
+        .event(action, object_type)
+        .outcome(Outcome::Denied)
+        .details(serde_json::json!({ "reason": message }));
+    ev.object_id = object_id.map(str::to_string);
+    if let Err(e) = state.store.audit(&ev).await {
+        return e.into();
+    }
+    AppError::forbidden(message)
+}
+
+async fn require(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+    action: &str,
+    object_type: &str,
+    object_id: Option<&str>,
+) -> Result<(), AppError> {
+    if caller.has(role) {
+        Ok(())
+    } else {
+        Err(deny(
+            state,
+            caller,
+            action,
+            object_type,
+            object_id,
+            format!("this action needs the {role} role"),
+        )
+        .await)
+    }
+}
+
+// ---------------------------------------------------------------- delivery
+
+struct Lookup;
+
+impl hdh_ingest::NomenclatureLookup for Lookup {
+    fn contains(&self, nomenclature: &str, code: &str) -> Option<bool> {
+        hdh_refdata::get(nomenclature).map(|n| n.contains(code))
+    }
+}
+
+/// A file of a delivery: `T.csv` + `T.schema.json` per table, and optionally
+/// `dataset.json` (catalogue metadata).
+pub struct DeliveryFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    pub dataset_id: String,
+    pub accepted: bool,
+    pub version: Option<i64>,
+    pub tables: Vec<hdh_ingest::TableReport>,
+    pub errors: Vec<String>,
+}
+
+fn safe_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Validates a delivery and publishes it as the dataset's next immutable
+/// version, or rejects all of it with a report.
+pub async fn deliver(
+    state: &AppState,
+    caller: &Caller,
+    dataset_id: &str,
+    files: Vec<DeliveryFile>,
+) -> Result<DeliveryReport, AppError> {
+    require(
+        state,
+        caller,
+        Role::Producer,
+        "delivery.create",
+        "dataset",
+        Some(dataset_id),
+    )
+    .await?;
+    if !safe_id(dataset_id) {
+        return Err(AppError::unprocessable(format!(
+            "dataset id {dataset_id:?}: use letters, digits, '-' or '_' (at most 64)"
+        )));
+    }
+    let existing = state.store.dataset(dataset_id).await?;
+    if let Some(d) = &existing
+        && d.owner_id != caller.user.id
+    {
+        return Err(deny(
+            state,
+            caller,
+            "delivery.create",
+            "dataset",
+            Some(dataset_id),
+            format!("dataset {dataset_id} belongs to another producer"),
+        )
+        .await);
+    }
+    let reject = |errors: Vec<String>, tables: Vec<hdh_ingest::TableReport>| DeliveryReport {
+        dataset_id: dataset_id.to_string(),
+        accepted: false,
+        version: None,
+        tables,
+        errors,
+    };
+    // Pair the files.
+    let mut metadata: Option<serde_json::Value> = None;
+    let mut schemas: Vec<(String, TableSchema)> = Vec::new();
+    let mut csvs: std::collections::BTreeMap<String, (String, Vec<u8>)> = Default::default();
+    let mut errors = Vec::new();
+    for f in files {
+        let base = f
+            .name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&f.name)
+            .to_string();
+        if base == "dataset.json" {
+            match serde_json::from_slice(&f.bytes) {
+                Ok(v) => metadata = Some(v),
+                Err(e) => errors.push(format!(
+                    "{base}: line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                )),
+            }
+        } else if let Some(table) = base.strip_suffix(".schema.json") {
+            match TableSchema::from_json(&f.bytes) {
+                Ok(s) if s.name == table => schemas.push((base.clone(), s)),
+                Ok(s) => errors.push(format!(
+                    "{base}: the schema is named {:?}, the file {table:?}",
+                    s.name
+                )),
+                Err(e) => errors.push(format!("{base}: {e}")),
+            }
+        } else if let Some(table) = base.strip_suffix(".csv") {
+            csvs.insert(table.to_string(), (base.clone(), f.bytes));
+        } else {
+            errors.push(format!("{base}: unexpected file (send T.csv with T.schema.json, and optionally dataset.json)"));
+        }
+    }
+    for (file, s) in &schemas {
+        if !csvs.contains_key(&s.name) {
+            errors.push(format!("{file}: no data file {}.csv", s.name));
+        }
+    }
+    for (t, (file, _)) in &csvs {
+        if !schemas.iter().any(|(_, s)| &s.name == t) {
+            errors.push(format!("{file}: no schema file {t}.schema.json"));
+        }
+    }
+    if schemas.is_empty() && errors.is_empty() {
+        errors.push("the delivery holds no table".to_string());
+    }
+    if existing.is_none() && metadata.is_none() && errors.is_empty() {
+        // A new dataset gets a minimal description that the producer can edit later.
+        metadata = Some(serde_json::json!({ "title": { "fr": dataset_id, "en": dataset_id } }));
+    }
+    if !errors.is_empty() {
+        let rep = reject(errors, vec![]);
+        audit_rejection(state, caller, dataset_id, &rep).await?;
+        return Ok(rep);
+    }
+
+    // Validate and convert every table into staging.
+    let mut staging = state.lake.begin_staging();
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for (_, schema) in &schemas {
+        let Some((file, bytes)) = csvs.remove(&schema.name) else {
+            continue;
+        };
+        let arrow_schema = std::sync::Arc::new(hdh_ingest::arrow_schema(schema));
+        let mut writer = state
+            .lake
+            .table_writer(&staging, &schema.name, arrow_schema)?;
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<datafusion::arrow::record_batch::RecordBatch>(4);
+        let schema2 = schema.clone();
+        let file2 = file.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let opts = hdh_ingest::IngestOptions::default();
+            hdh_ingest::ingest_csv(
+                &schema2,
+                &file2,
+                std::io::Cursor::new(bytes),
+                &Lookup,
+                &opts,
+                &mut |b| {
+                    tx.blocking_send(b)
+                        .map_err(|_| hdh_ingest::IngestError::Sink("the writer stopped".into()))
+                },
+            )
+        });
+        while let Some(b) = rx.recv().await {
+            writer.write(&b).await?;
+        }
+        let report = handle
+            .await
+            .map_err(|e| AppError::internal(e.to_string()))?
+            .map_err(|e| AppError::unprocessable(format!("{file}: {e}")));
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                state.lake.abort(staging).await?;
+                let rep = reject(vec![e.message], reports);
+                audit_rejection(state, caller, dataset_id, &rep).await?;
+                return Ok(rep);
+            }
+        };
+        state.lake.finish_table(&mut staging, writer).await?;
+        failed |= report.error_count > 0;
+        reports.push(report);
+    }
+    if failed {
+        state.lake.abort(staging).await?;
+        let rep = reject(
+            vec![
+                "the delivery was rejected: fix the errors listed per table and deliver again"
+                    .into(),
+            ],
+            reports,
+        );
+        audit_rejection(state, caller, dataset_id, &rep).await?;
+        return Ok(rep);
+    }
+
+    // Publish: files first, manifest last, then the catalogue entry and its
+    // audit event in one transaction.
+    let mut tx = state.store.begin().await?;
+    let version = tx.next_version(dataset_id).await?;
+    let dest = format!("datasets/{dataset_id}/v{version}");
+    let manifest = hdh_lake::Manifest {
+        kind: "dataset".into(),
+        id: dataset_id.to_string(),
+        version,
+        created_at: now(),
+        files: vec![],
+        metadata: serde_json::json!({ "tables": schemas.iter().map(|(_, s)| serde_json::from_str::<serde_json::Value>(&s.to_json()).unwrap_or_default()).collect::<Vec<_>>() }),
+    };
+    let manifest = state.lake.publish(staging, &dest, manifest).await?;
+    if let Some(meta) = metadata {
+        let text = |k: &str, lang: &str| {
+            meta.get(k)
+                .and_then(|v| v.get(lang).or(Some(v)))
+                .and_then(|v| v.as_str())
+                .unwrap_or(dataset_id)
+                .to_string()
+        };
+        let d = Dataset {
+            id: dataset_id.to_string(),
+            title_fr: text("title", "fr"),
+            title_en: text("title", "en"),
+            description_fr: text("description", "fr"),
+            description_en: text("description", "en"),
+            producer_name: meta
+                .get("producer")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&caller.user.organisation)
+                .to_string(),
+            owner_id: caller.user.id.clone(),
+            metadata: meta.clone(),
+            created_at: existing
+                .as_ref()
+                .map(|d| d.created_at.clone())
+                .unwrap_or_else(now),
+        };
+        tx.upsert_dataset(&d).await?;
+    }
+    let tables: Vec<DatasetTable> = schemas
+        .iter()
+        .map(|(_, s)| {
+            let f = manifest.files.iter().find(|f| f.table == s.name);
+            DatasetTable {
+                dataset_id: dataset_id.to_string(),
+                version,
+                table_name: s.name.clone(),
+                description: s
+                    .title
+                    .clone()
+                    .or(s.description.clone())
+                    .unwrap_or_default(),
+                schema: s.clone(),
+                row_count: f.map(|f| f.rows as i64).unwrap_or(0),
+                object_path: f.map(|f| f.path.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let v = DatasetVersion {
+        dataset_id: dataset_id.to_string(),
+        version,
+        delivered_by: caller.user.id.clone(),
+        published_at: now(),
+        manifest_path: format!("{dest}/manifest.json"),
+        row_count: tables.iter().map(|t| t.row_count).sum(),
+    };
+    tx.insert_version(&v, &tables).await?;
+    tx.audit(
+        &caller
+            .event("delivery.publish", "dataset_version")
+            .object(format!("{dataset_id}/v{version}"))
+            .details(serde_json::json!({ "tables": tables.iter().map(|t| (t.table_name.clone(), t.row_count)).collect::<Vec<_>>(), "files": manifest.files.iter().map(|f| (&f.path, &f.sha256)).collect::<Vec<_>>() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(DeliveryReport {
+        dataset_id: dataset_id.to_string(),
+        accepted: true,
+        version: Some(version),
+        tables: reports,
+        errors: vec![],
+    })
+}
+
+async fn audit_rejection(
+    state: &AppState,
+    caller: &Caller,
+    dataset_id: &str,
+    rep: &DeliveryReport,
+) -> Result<(), AppError> {
+    let errors: u64 =
+        rep.tables.iter().map(|t| t.error_count).sum::<u64>() + rep.errors.len() as u64;
+    state
+        .store
+        .audit(
+            &caller
+                .event("delivery.reject", "dataset")
+                .object(dataset_id)
+                .outcome(Outcome::Failed)
+                .details(serde_json::json!({ "errors": errors })),
+        )
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- access requests
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RequestInput {
+    pub title: String,
+    pub purpose: String,
+    pub public_interest: String,
+    /// Tables and exact columns needed.
+    #[schema(value_type = Vec<Object>)]
+    pub scope: Vec<ScopeItem>,
+    /// ISO date (YYYY-MM-DD).
+    pub period_start: String,
+    pub period_end: String,
+    pub duration_months: i64,
+}
+
+/// Validation errors of a request form, per field.
+fn validate_request(input: &RequestInput) -> Vec<(String, String)> {
+    let mut e = Vec::new();
+    if input.title.trim().len() < 5 {
+        e.push((
+            "title".into(),
+            "give a title of at least 5 characters".into(),
+        ));
+    }
+    if input.purpose.trim().is_empty() {
+        e.push(("purpose".into(), "state the purpose of the project".into()));
+    }
+    if input.public_interest.trim().is_empty() {
+        e.push((
+            "public_interest".into(),
+            "justify the public interest".into(),
+        ));
+    }
+    let d1 = chrono::NaiveDate::parse_from_str(&input.period_start, "%Y-%m-%d");
+    let d2 = chrono::NaiveDate::parse_from_str(&input.period_end, "%Y-%m-%d");
+    if d1.is_err() {
+        e.push((
+            "period_start".into(),
+            format!("not a date (YYYY-MM-DD): {:?}", input.period_start),
+        ));
+    }
+    if d2.is_err() {
+        e.push((
+            "period_end".into(),
+            format!("not a date (YYYY-MM-DD): {:?}", input.period_end),
+        ));
+    }
+    if let (Ok(a), Ok(b)) = (d1, d2)
+        && a > b
+    {
+        e.push((
+            "period_end".into(),
+            "the period ends before it starts".into(),
+        ));
+    }
+    if !(1..=120).contains(&input.duration_months) {
+        e.push(("duration_months".into(), "between 1 and 120 months".into()));
+    }
+    if input.scope.is_empty() || input.scope.iter().all(|s| s.columns.is_empty()) {
+        e.push((
+            "scope".into(),
+            "choose at least one column of one table".into(),
+        ));
+    }
+    e
+}
+
+async fn check_scope(
+    state: &AppState,
+    scope: &[ScopeItem],
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut e = Vec::new();
+    for item in scope {
+        let Some(v) = state.store.latest_version(&item.dataset_id).await? else {
+            e.push((
+                "scope".into(),
+                format!("unknown dataset {:?}", item.dataset_id),
+            ));
+            continue;
+        };
+        let tables = state.store.tables(&item.dataset_id, v.version).await?;
+        let Some(t) = tables.iter().find(|t| t.table_name == item.table) else {
+            e.push((
+                "scope".into(),
+                format!("dataset {} has no table {:?}", item.dataset_id, item.table),
+            ));
+            continue;
+        };
+        for c in &item.columns {
+            if t.schema.field(c).is_none() {
+                e.push((
+                    "scope".into(),
+                    format!("table {} has no column {c:?}", item.table),
+                ));
+            }
+        }
+    }
+    Ok(e)
+}
+
+fn invalid_fields(errors: Vec<(String, String)>) -> AppError {
+    let msg = errors
+        .iter()
+        .map(|(f, m)| format!("{f}: {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    AppError::unprocessable(msg).with_details(serde_json::json!({
+        "fields": errors.iter().map(|(f, m)| serde_json::json!({ "field": f, "message": m })).collect::<Vec<_>>()
+    }))
+}
+
+fn normalise_scope(scope: Vec<ScopeItem>) -> Vec<ScopeItem> {
+    let mut out: Vec<ScopeItem> = Vec::new();
+    for mut s in scope.into_iter().filter(|s| !s.columns.is_empty()) {
+        s.columns.dedup();
+        match out
+            .iter_mut()
+            .find(|o| o.dataset_id == s.dataset_id && o.table == s.table)
+        {
+            Some(o) => {
+                for c in s.columns {
+                    if !o.columns.contains(&c) {
+                        o.columns.push(c);
+                    }
+                }
+            }
+            None => out.push(s),
+        }
+    }
+    out
+}
+
+pub async fn create_request(
+    state: &AppState,
+    caller: &Caller,
+    input: RequestInput,
+) -> Result<AccessRequest, AppError> {
+    require(
+        state,
+        caller,
+        Role::Researcher,
+        "request.create",
+        "access_request",
+        None,
+    )
+    .await?;
+    let input = RequestInput {
+        scope: normalise_scope(input.scope),
+        ..input
+    };
+    let mut errors = validate_request(&input);
+    errors.extend(check_scope(state, &input.scope).await?);
+    if !errors.is_empty() {
+        return Err(invalid_fields(errors));
+    }
+    let r = AccessRequest {
+        id: uuid::Uuid::now_v7().to_string(),
+        applicant_id: caller.user.id.clone(),
+        title: input.title.trim().to_string(),
+        purpose: input.purpose,
+        public_interest: input.public_interest,
+        scope: input.scope,
+        period_start: input.period_start,
+        period_end: input.period_end,
+        duration_months: input.duration_months,
+        state: AccessRequestState::Draft,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let mut tx = state.store.begin().await?;
+    tx.save_request(&r).await?;
+    tx.audit(
+        &caller
+            .event("request.create", "access_request")
+            .object(&r.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// Whether the caller may see a request: its applicant, or the desk's staff.
+pub fn can_view_request(caller: &Caller, r: &AccessRequest) -> bool {
+    r.applicant_id == caller.user.id
+        || [
+            Role::Secretariat,
+            Role::Committee,
+            Role::Authority,
+            Role::Admin,
+            Role::SecurityOfficer,
+        ]
+        .iter()
+        .any(|role| caller.has(*role))
+}
+
+pub async fn view_request(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(AccessRequest, Vec<RequestEvent>), AppError> {
+    let r = state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    if !can_view_request(caller, &r) {
+        return Err(deny(
+            state,
+            caller,
+            "request.view",
+            "access_request",
+            Some(id),
+            "this request is not yours".into(),
+        )
+        .await);
+    }
+    let events = state.store.request_events(id).await?;
+    Ok((r, events))
+}
+
+/// Requests the caller may see.
+pub async fn list_requests(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<AccessRequest>, AppError> {
+    Ok(state
+        .store
+        .requests()
+        .await?
+        .into_iter()
+        .filter(|r| can_view_request(caller, r))
+        .collect())
+}
+
+/// Moves a request through its life cycle. When the authority authorises it,
+/// the hub provisions the project's workspace at once.
+pub async fn act_on_request(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: RequestAction,
+) -> Result<AccessRequest, AppError> {
+    let mut tx = state.store.begin().await?;
+    let mut r = match tx.request_for_update(id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tx.rollback().await?;
+            return Err(e.into());
+        }
+    };
+    let is_applicant = r.applicant_id == caller.user.id;
+    // The role under which the caller acts: the reviewer role the state needs,
+    // or the researcher role for the applicant's own actions.
+    let role = match (&action, r.state.reviewer()) {
+        (
+            RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. },
+            Some(rev),
+        ) if caller.has(rev) && !is_applicant => rev,
+        (
+            RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. },
+            _,
+        ) => caller
+            .user
+            .roles
+            .iter()
+            .copied()
+            .find(|r| *r != Role::Researcher)
+            .unwrap_or(Role::Researcher),
+        _ => Role::Researcher,
+    };
+    let role = if matches!(
+        action,
+        RequestAction::Submit | RequestAction::Withdraw | RequestAction::Close
+    ) && !caller.has(Role::Researcher)
+    {
+        caller
+            .user
+            .roles
+            .first()
+            .copied()
+            .unwrap_or(Role::Researcher)
+    } else {
+        role
+    };
+    let next = match r.state.apply(&action, role, is_applicant) {
+        Ok(n) => n,
+        Err(e) => {
+            tx.rollback().await?;
+            if let hdh_model::TransitionError::Forbidden { .. } = e {
+                return Err(deny(
+                    state,
+                    caller,
+                    &format!("request.{}", action.name()),
+                    "access_request",
+                    Some(id),
+                    e.to_string(),
+                )
+                .await);
+            }
+            return Err(e.into());
+        }
+    };
+    let from = r.state;
+    r.state = next;
+    r.updated_at = now();
+    tx.save_request(&r).await?;
+    tx.add_request_event(
+        id,
+        &RequestEvent {
+            seq: 0,
+            action: action.name().to_string(),
+            from_state: from.as_str().to_string(),
+            to_state: next.as_str().to_string(),
+            actor_id: Some(caller.user.id.clone()),
+            role: role.as_str().to_string(),
+            reason: action.reason().map(str::to_string),
+            at: now(),
+        },
+    )
+    .await?;
+    let mut ev = caller
+        .event(&format!("request.{}", action.name()), "access_request")
+        .object(id)
+        .details(serde_json::json!({ "from": from.as_str(), "to": next.as_str(), "reason": action.reason() }));
+    ev.role = Some(role.as_str().to_string());
+    tx.audit(&ev).await?;
+    tx.commit().await?;
+    if next == AccessRequestState::Authorised {
+        provision(state, &r).await?;
+        return state
+            .store
+            .request(id)
+            .await?
+            .ok_or_else(|| AppError::not_found(id.to_string()));
+    }
+    Ok(r)
+}
+
+/// Builds the project's extraction and opens its workspace.
+pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, AppError> {
+    let project_id = format!("p-{}", &uuid::Uuid::now_v7().simple().to_string()[..16]);
+    let parse = |s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|e| AppError::internal(format!("request period {s:?}: {e}")))
+    };
+    let mut spec = ExtractionSpec {
+        project_id: project_id.clone(),
+        period_start: parse(&r.period_start)?,
+        period_end: parse(&r.period_end)?,
+        tables: vec![],
+    };
+    for item in &r.scope {
+        let v = state
+            .store
+            .latest_version(&item.dataset_id)
+            .await?
+            .ok_or_else(|| {
+                AppError::internal(format!("dataset {} has no version", item.dataset_id))
+            })?;
+        let tables = state.store.tables(&item.dataset_id, v.version).await?;
+        let t = tables
+            .iter()
+            .find(|t| t.table_name == item.table)
+            .ok_or_else(|| AppError::internal(format!("table {} vanished", item.table)))?;
+        // Approved columns in schema order.
+        let columns: Vec<String> = t
+            .schema
+            .fields
+            .iter()
+            .filter(|f| item.columns.contains(&f.name))
+            .map(|f| f.name.clone())
+            .collect();
+        spec.tables.push(TableSpec {
+            name: item.table.clone(),
+            dataset_id: item.dataset_id.clone(),
+            dataset_version: v.version,
+            source_path: t.object_path.clone(),
+            person_columns: t
+                .schema
+                .fields
+                .iter()
+                .filter(|f| f.is_person_identifier() && columns.contains(&f.name))
+                .map(|f| f.name.clone())
+                .collect(),
+            period_column: t.schema.period_field.clone(),
+            columns,
+        });
+    }
+    let key = state.secret.project_key(&project_id);
+    let manifest = hdh_workspace::provision(&state.lake, &spec, &key, &|_, _| {}).await?;
+    let project = Project {
+        id: project_id.clone(),
+        request_id: r.id.clone(),
+        title: r.title.clone(),
+        created_at: now(),
+    };
+    let tables: Vec<ExtractionTable> = spec
+        .tables
+        .iter()
+        .map(|t| {
+            let f = manifest.files.iter().find(|f| f.table == t.name);
+            ExtractionTable {
+                project_id: project_id.clone(),
+                table_name: t.name.clone(),
+                dataset_id: t.dataset_id.clone(),
+                dataset_version: t.dataset_version,
+                columns: t.columns.clone(),
+                object_path: f.map(|f| f.path.clone()).unwrap_or_default(),
+                row_count: f.map(|f| f.rows as i64).unwrap_or(0),
+            }
+        })
+        .collect();
+    let mut tx = state.store.begin().await?;
+    let mut req = tx.request_for_update(&r.id).await?;
+    let from = req.state;
+    req.state = from.apply(&RequestAction::Provisioned, Role::Admin, false)?;
+    req.updated_at = now();
+    tx.insert_project(&project, std::slice::from_ref(&r.applicant_id), &tables)
+        .await?;
+    tx.save_request(&req).await?;
+    tx.add_request_event(
+        &r.id,
+        &RequestEvent {
+            seq: 0,
+            action: "provisioned".into(),
+            from_state: from.as_str().into(),
+            to_state: req.state.as_str().into(),
+            actor_id: None,
+            role: "hub".into(),
+            reason: None,
+            at: now(),
+        },
+    )
+    .await?;
+    let mut ev = hdh_model::AuditEvent::new("workspace.provision", "project")
+        .object(&project_id)
+        .project(&project_id)
+        .details(serde_json::json!({
+            "request": r.id,
+            "tables": tables.iter().map(|t| serde_json::json!({"table": t.table_name, "dataset": t.dataset_id, "version": t.dataset_version, "columns": t.columns, "rows": t.row_count})).collect::<Vec<_>>(),
+            "period": [r.period_start, r.period_end],
+        }));
+    ev.role = Some("hub".into());
+    tx.audit(&ev).await?;
+    tx.commit().await?;
+    Ok(project)
+}
+
+// ---------------------------------------------------------------- workspace
+
+async fn member_project(
+    state: &AppState,
+    caller: &Caller,
+    project_id: &str,
+    action: &str,
+) -> Result<Project, AppError> {
+    let p = state.store.project(project_id).await?;
+    match p {
+        Some(p) if state.store.is_member(project_id, &caller.user.id).await? => Ok(p),
+        _ => {
+            let mut ev = caller
+                .event(action, "project")
+                .object(project_id)
+                .outcome(Outcome::Denied)
+                .details(serde_json::json!({ "reason": "not a member of this project" }));
+            ev.project_id = Some(project_id.to_string());
+            state.store.audit(&ev).await?;
+            Err(AppError::forbidden(format!(
+                "you are not a member of project {project_id}"
+            )))
+        }
+    }
+}
+
+pub async fn view_project(
+    state: &AppState,
+    caller: &Caller,
+    project_id: &str,
+) -> Result<(Project, Vec<ExtractionTable>), AppError> {
+    let p = member_project(state, caller, project_id, "workspace.view").await?;
+    let t = state.store.extraction(project_id).await?;
+    Ok((p, t))
+}
+
+async fn session(
+    state: &AppState,
+    project_id: &str,
+) -> Result<(datafusion::prelude::SessionContext, Vec<String>), AppError> {
+    let tables = state.store.extraction(project_id).await?;
+    let pts: Vec<ProjectTable> = tables
+        .iter()
+        .map(|t| ProjectTable {
+            name: t.table_name.clone(),
+            object_path: t.object_path.clone(),
+        })
+        .collect();
+    // Person columns of the extraction (pseudonymised): never a group key of a release.
+    let mut person = Vec::new();
+    for t in &tables {
+        for ds in state.store.tables(&t.dataset_id, t.dataset_version).await? {
+            if ds.table_name == t.table_name {
+                person.extend(ds.schema.person_fields().iter().map(|f| f.name.clone()));
+            }
+        }
+    }
+    Ok((
+        hdh_workspace::project_session(&state.lake, &pts).await?,
+        person,
+    ))
+}
+
+/// Runs a researcher's SQL on the project's extraction.
+pub async fn query(
+    state: &AppState,
+    caller: &Caller,
+    project_id: &str,
+    sql: &str,
+) -> Result<QueryResult, AppError> {
+    member_project(state, caller, project_id, "workspace.query").await?;
+    let (ctx, _) = session(state, project_id).await?;
+    let sql_logged: String = sql.chars().take(4000).collect();
+    match hdh_workspace::run_query(&ctx, sql, state.config.max_result_rows).await {
+        Ok(res) => {
+            state
+                .store
+                .audit(&caller.event("workspace.query", "project").object(project_id).project(project_id).details(serde_json::json!({ "sql": sql_logged, "rows": res.rows.len(), "truncated": res.truncated })))
+                .await?;
+            Ok(res)
+        }
+        Err(e) => {
+            let outcome = if e.is_scope_violation() {
+                Outcome::Denied
+            } else {
+                Outcome::Failed
+            };
+            state
+                .store
+                .audit(
+                    &caller
+                        .event("workspace.query", "project")
+                        .object(project_id)
+                        .project(project_id)
+                        .outcome(outcome)
+                        .details(serde_json::json!({ "sql": sql_logged, "error": e.to_string() })),
+                )
+                .await?;
+            let status = if e.is_scope_violation() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            Err(AppError::new(
+                status,
+                if e.is_scope_violation() {
+                    "out_of_scope"
+                } else {
+                    "query_error"
+                },
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- releases
+
+/// Asks to release a query's result: checked automatically now, by a person next.
+pub async fn request_release(
+    state: &AppState,
+    caller: &Caller,
+    project_id: &str,
+    sql: &str,
+    description: &str,
+) -> Result<ReleaseRequest, AppError> {
+    member_project(state, caller, project_id, "release.request").await?;
+    if description.trim().is_empty() {
+        return Err(invalid_fields(vec![(
+            "description".into(),
+            "describe what the result is and the population behind it".into(),
+        )]));
+    }
+    let (ctx, person) = session(state, project_id).await?;
+    let shape = hdh_workspace::result_shape(&ctx, sql, &person)
+        .await
+        .map_err(|e| AppError::unprocessable(e.to_string()))?;
+    if !shape.aggregated {
+        let reason = format!(
+            "row-level results cannot be released: {}",
+            shape.row_level_reason.clone().unwrap_or_default()
+        );
+        state
+            .store
+            .audit(
+                &caller
+                    .event("release.request", "project")
+                    .object(project_id)
+                    .project(project_id)
+                    .outcome(Outcome::Denied)
+                    .details(serde_json::json!({ "sql": sql, "reason": reason })),
+            )
+            .await?;
+        return Err(AppError::unprocessable(reason));
+    }
+    let res = hdh_workspace::run_query(&ctx, sql, state.config.max_result_rows)
+        .await
+        .map_err(|e| AppError::unprocessable(e.to_string()))?;
+    if res.truncated {
+        return Err(AppError::unprocessable(format!(
+            "the result has more than {} rows: aggregate further",
+            state.config.max_result_rows
+        )));
+    }
+    let table = hdh_release::ResultTable {
+        columns: res.columns,
+        rows: res.rows,
+    };
+    let roles = hdh_release::ColumnRoles {
+        group_keys: shape.group_keys.clone(),
+        counts: shape.counts.clone(),
+    };
+    let rules = hdh_release::DisclosureRules {
+        threshold: state.config.release_threshold,
+        ..Default::default()
+    };
+    let (safe, report) = hdh_release::check(&table, &roles, &rules)
+        .map_err(|e| AppError::unprocessable(e.to_string()))?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let path = format!("releases/{project_id}/{id}.csv");
+    state
+        .lake
+        .put_bytes(&path, hdh_release::to_csv(&safe).into_bytes())
+        .await?;
+    let rel = ReleaseRequest {
+        id: id.clone(),
+        project_id: project_id.to_string(),
+        requester_id: caller.user.id.clone(),
+        description: description.to_string(),
+        query_sql: sql.to_string(),
+        state: ReleaseState::PendingReview,
+        check: serde_json::json!({ "report": report, "preview": safe }),
+        object_path: path,
+        created_at: now(),
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+    };
+    let mut tx = state.store.begin().await?;
+    tx.insert_release(&rel).await?;
+    tx.audit(
+        &caller
+            .event("release.request", "release")
+            .object(&id)
+            .project(project_id)
+            .details(serde_json::json!({ "suppressed_cells": report.suppressed.len(), "rows": report.rows, "counts": shape.counts, "warnings": report.warnings })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rel)
+}
+
+pub async fn view_release(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ReleaseRequest, AppError> {
+    let r = state
+        .store
+        .release(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    if caller.has(Role::Checker)
+        || state
+            .store
+            .is_member(&r.project_id, &caller.user.id)
+            .await?
+    {
+        Ok(r)
+    } else {
+        Err(deny(
+            state,
+            caller,
+            "release.view",
+            "release",
+            Some(id),
+            "not a member of this project nor an output checker".into(),
+        )
+        .await)
+    }
+}
+
+pub async fn decide_release(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    approve: bool,
+    reason: Option<String>,
+) -> Result<ReleaseRequest, AppError> {
+    let action = if approve {
+        "release.approve"
+    } else {
+        "release.refuse"
+    };
+    require(state, caller, Role::Checker, action, "release", Some(id)).await?;
+    let r = state
+        .store
+        .release(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    if r.requester_id == caller.user.id {
+        return Err(deny(
+            state,
+            caller,
+            action,
+            "release",
+            Some(id),
+            "an output checker cannot check their own release".into(),
+        )
+        .await);
+    }
+    if !approve && reason.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return Err(invalid_fields(vec![(
+            "reason".into(),
+            "give the reason for refusing".into(),
+        )]));
+    }
+    let mut tx = state.store.begin().await?;
+    let state_to = if approve {
+        ReleaseState::Approved
+    } else {
+        ReleaseState::Refused
+    };
+    if let Err(e) = tx
+        .decide_release(id, state_to, &caller.user.id, reason.as_deref())
+        .await
+    {
+        tx.rollback().await?;
+        return Err(e.into());
+    }
+    let mut ev = caller
+        .event(action, "release")
+        .object(id)
+        .project(&r.project_id)
+        .details(serde_json::json!({ "reason": reason }));
+    ev.role = Some(Role::Checker.as_str().into());
+    tx.audit(&ev).await?;
+    tx.commit().await?;
+    state
+        .store
+        .release(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(id.to_string()))
+}
+
+/// The released file, for members of the project once a checker approved it.
+pub async fn download_release(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(String, Vec<u8>), AppError> {
+    let r = state
+        .store
+        .release(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    if !state
+        .store
+        .is_member(&r.project_id, &caller.user.id)
+        .await?
+    {
+        return Err(deny(
+            state,
+            caller,
+            "release.download",
+            "release",
+            Some(id),
+            "only the project's members can download its releases".into(),
+        )
+        .await);
+    }
+    if r.state != ReleaseState::Approved {
+        return Err(deny(
+            state,
+            caller,
+            "release.download",
+            "release",
+            Some(id),
+            format!("this release is {}, not approved", r.state.as_str()),
+        )
+        .await);
+    }
+    let bytes = state.lake.get_bytes(&r.object_path).await?;
+    state
+        .store
+        .audit(
+            &caller
+                .event("release.download", "release")
+                .object(id)
+                .project(&r.project_id),
+        )
+        .await?;
+    Ok((format!("release-{id}.csv"), bytes.to_vec()))
+}
+
+// ---------------------------------------------------------------- audit
+
+pub async fn audit_trail(
+    state: &AppState,
+    caller: &Caller,
+    filter: &hdh_store::AuditFilter,
+) -> Result<Vec<hdh_store::StoredAuditEvent>, AppError> {
+    if !(caller.has(Role::SecurityOfficer) || caller.has(Role::Admin)) {
+        return Err(deny(
+            state,
+            caller,
+            "audit.view",
+            "audit_trail",
+            None,
+            "the audit trail is for the security officer".into(),
+        )
+        .await);
+    }
+    let events = state.store.audit_events(filter).await?;
+    state
+        .store
+        .audit(
+            &caller
+                .event("audit.view", "audit_trail")
+                .details(serde_json::to_value(FilterLog::from(filter)).unwrap_or_default()),
+        )
+        .await?;
+    Ok(events)
+}
+
+#[derive(Serialize)]
+struct FilterLog {
+    actor: Option<String>,
+    action: Option<String>,
+    project: Option<String>,
+    outcome: Option<String>,
+}
+
+impl From<&hdh_store::AuditFilter> for FilterLog {
+    fn from(f: &hdh_store::AuditFilter) -> Self {
+        FilterLog {
+            actor: f.actor.clone(),
+            action: f.action.clone(),
+            project: f.project.clone(),
+            outcome: f.outcome.clone(),
+        }
+    }
+}

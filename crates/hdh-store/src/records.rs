@@ -1,0 +1,931 @@
+//! Records of the store and the queries that read and write them.
+
+use crate::{Result, Store, StoreError, Tx, now, opt_str, outcome_from};
+use hdh_model::role::{Role, format_roles, parse_roles};
+use hdh_model::{AccessRequestState, Outcome};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+// ---------------------------------------------------------------- accounts
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub organisation: String,
+    pub roles: Vec<Role>,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+impl User {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+fn user_from(row: &AnyRow) -> Result<User> {
+    let roles: String = row.try_get("roles")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        organisation: row.try_get("organisation")?,
+        roles: parse_roles(&roles).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        password_hash: row.try_get("password_hash")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Hashes a password with Argon2id (the crate's recommended parameters).
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Password(e.to_string()))
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    use argon2::password_hash::phc::PasswordHash;
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub organisation: String,
+    pub roles: Vec<Role>,
+    pub password: String,
+}
+
+impl Tx {
+    pub async fn insert_user(&mut self, u: &NewUser) -> Result<User> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let hash = hash_password(&u.password)?;
+        let exists = sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(u.username.clone())
+            .fetch_optional(self.conn())
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "user {:?} already exists",
+                u.username
+            )));
+        }
+        let created = now();
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, organisation, roles, password_hash, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        )
+        .bind(id.clone())
+        .bind(u.username.clone())
+        .bind(u.display_name.clone())
+        .bind(u.organisation.clone())
+        .bind(format_roles(&u.roles))
+        .bind(hash.clone())
+        .bind(created.clone())
+        .execute(self.conn())
+        .await?;
+        Ok(User {
+            id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            organisation: u.organisation.clone(),
+            roles: u.roles.clone(),
+            password_hash: hash,
+            created_at: created,
+        })
+    }
+
+    pub async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)")
+            .bind(s.token_hash.clone())
+            .bind(s.user_id.clone())
+            .bind(s.csrf_token.clone())
+            .bind(s.created_at.clone())
+            .bind(s.expires_at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// SHA-256 of the bearer token: the token itself is never stored.
+    pub token_hash: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl Store {
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    /// The live session of a token hash, with its user.
+    pub async fn session(&self, token_hash: &str) -> Result<Option<(SessionRecord, User)>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash.to_string())
+            .bind(now())
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let rec = SessionRecord {
+            token_hash: row.try_get("token_hash")?,
+            user_id: row.try_get("user_id")?,
+            csrf_token: row.try_get("csrf_token")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        let Some(user) = self.user(&rec.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((rec, user)))
+    }
+}
+
+// ---------------------------------------------------------------- catalogue
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dataset {
+    pub id: String,
+    pub title_fr: String,
+    pub title_en: String,
+    pub description_fr: String,
+    pub description_en: String,
+    pub producer_name: String,
+    pub owner_id: String,
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+}
+
+fn dataset_from(row: &AnyRow) -> Result<Dataset> {
+    let meta: String = row.try_get("metadata_json")?;
+    Ok(Dataset {
+        id: row.try_get("id")?,
+        title_fr: row.try_get("title_fr")?,
+        title_en: row.try_get("title_en")?,
+        description_fr: row.try_get("description_fr")?,
+        description_en: row.try_get("description_en")?,
+        producer_name: row.try_get("producer_name")?,
+        owner_id: row.try_get("owner_id")?,
+        metadata: serde_json::from_str(&meta).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetVersion {
+    pub dataset_id: String,
+    pub version: i64,
+    pub delivered_by: String,
+    pub published_at: String,
+    pub manifest_path: String,
+    pub row_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetTable {
+    pub dataset_id: String,
+    pub version: i64,
+    pub table_name: String,
+    pub description: String,
+    pub schema: hdh_model::schema::TableSchema,
+    pub row_count: i64,
+    pub object_path: String,
+}
+
+fn table_from(row: &AnyRow) -> Result<DatasetTable> {
+    let schema: String = row.try_get("schema_json")?;
+    Ok(DatasetTable {
+        dataset_id: row.try_get("dataset_id")?,
+        version: row.try_get("version")?,
+        table_name: row.try_get("table_name")?,
+        description: row.try_get("description")?,
+        schema: hdh_model::schema::TableSchema::from_json(schema.as_bytes())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        row_count: row.try_get("row_count")?,
+        object_path: row.try_get("object_path")?,
+    })
+}
+
+fn version_from(row: &AnyRow) -> Result<DatasetVersion> {
+    Ok(DatasetVersion {
+        dataset_id: row.try_get("dataset_id")?,
+        version: row.try_get("version")?,
+        delivered_by: row.try_get("delivered_by")?,
+        published_at: row.try_get("published_at")?,
+        manifest_path: row.try_get("manifest_path")?,
+        row_count: row.try_get("row_count")?,
+    })
+}
+
+impl Tx {
+    pub async fn upsert_dataset(&mut self, d: &Dataset) -> Result<()> {
+        let exists = sqlx::query("SELECT id FROM datasets WHERE id = $1")
+            .bind(d.id.clone())
+            .fetch_optional(self.conn())
+            .await?
+            .is_some();
+        let q = if exists {
+            "UPDATE datasets SET title_fr=$2, title_en=$3, description_fr=$4, description_en=$5, producer_name=$6, owner_id=$7, metadata_json=$8, created_at=$9 WHERE id=$1"
+        } else {
+            "INSERT INTO datasets (id, title_fr, title_en, description_fr, description_en, producer_name, owner_id, metadata_json, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+        };
+        sqlx::query(q)
+            .bind(d.id.clone())
+            .bind(d.title_fr.clone())
+            .bind(d.title_en.clone())
+            .bind(d.description_fr.clone())
+            .bind(d.description_en.clone())
+            .bind(d.producer_name.clone())
+            .bind(d.owner_id.clone())
+            .bind(d.metadata.to_string())
+            .bind(d.created_at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn next_version(&mut self, dataset_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) AS v FROM dataset_versions WHERE dataset_id = $1",
+        )
+        .bind(dataset_id.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        let v: i64 = row.try_get("v")?;
+        Ok(v + 1)
+    }
+
+    pub async fn insert_version(
+        &mut self,
+        v: &DatasetVersion,
+        tables: &[DatasetTable],
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO dataset_versions (dataset_id, version, delivered_by, published_at, manifest_path, row_count) VALUES ($1,$2,$3,$4,$5,$6)")
+            .bind(v.dataset_id.clone())
+            .bind(v.version)
+            .bind(v.delivered_by.clone())
+            .bind(v.published_at.clone())
+            .bind(v.manifest_path.clone())
+            .bind(v.row_count)
+            .execute(self.conn())
+            .await?;
+        for t in tables {
+            sqlx::query("INSERT INTO dataset_tables (dataset_id, version, table_name, description, schema_json, row_count, object_path) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+                .bind(t.dataset_id.clone())
+                .bind(t.version)
+                .bind(t.table_name.clone())
+                .bind(t.description.clone())
+                .bind(t.schema.to_json())
+                .bind(t.row_count)
+                .bind(t.object_path.clone())
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn datasets(&self) -> Result<Vec<Dataset>> {
+        let rows = sqlx::query("SELECT * FROM datasets ORDER BY id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(dataset_from).collect()
+    }
+
+    pub async fn dataset(&self, id: &str) -> Result<Option<Dataset>> {
+        let row = sqlx::query("SELECT * FROM datasets WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(dataset_from).transpose()
+    }
+
+    pub async fn versions(&self, dataset_id: &str) -> Result<Vec<DatasetVersion>> {
+        let rows = sqlx::query(
+            "SELECT * FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC",
+        )
+        .bind(dataset_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(version_from).collect()
+    }
+
+    pub async fn latest_version(&self, dataset_id: &str) -> Result<Option<DatasetVersion>> {
+        Ok(self.versions(dataset_id).await?.into_iter().next())
+    }
+
+    pub async fn tables(&self, dataset_id: &str, version: i64) -> Result<Vec<DatasetTable>> {
+        let rows = sqlx::query("SELECT * FROM dataset_tables WHERE dataset_id = $1 AND version = $2 ORDER BY table_name")
+            .bind(dataset_id.to_string())
+            .bind(version)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(table_from).collect()
+    }
+
+    /// Datasets, tables and variables whose names or descriptions contain
+    /// every word of `query` (case-insensitive), newest version only.
+    pub async fn search(&self, query: &str) -> Result<Vec<SearchHit>> {
+        let words: Vec<String> = query
+            .split_whitespace()
+            .map(|w| w.to_lowercase())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut hits = Vec::new();
+        for d in self.datasets().await? {
+            let text = format!(
+                "{} {} {} {} {} {}",
+                d.id, d.title_fr, d.title_en, d.description_fr, d.description_en, d.producer_name
+            )
+            .to_lowercase();
+            if words.iter().all(|w| text.contains(w)) {
+                hits.push(SearchHit {
+                    dataset_id: d.id.clone(),
+                    table: None,
+                    variable: None,
+                    label: d.title_en.clone(),
+                });
+            }
+            let Some(v) = self.latest_version(&d.id).await? else {
+                continue;
+            };
+            for t in self.tables(&d.id, v.version).await? {
+                let ttext = format!(
+                    "{} {} {}",
+                    t.table_name,
+                    t.description,
+                    t.schema.title.clone().unwrap_or_default()
+                )
+                .to_lowercase();
+                if words.iter().all(|w| ttext.contains(w)) {
+                    hits.push(SearchHit {
+                        dataset_id: d.id.clone(),
+                        table: Some(t.table_name.clone()),
+                        variable: None,
+                        label: t.description.clone(),
+                    });
+                }
+                for f in &t.schema.fields {
+                    let ftext = format!(
+                        "{} {} {}",
+                        f.name,
+                        f.description.clone().unwrap_or_default(),
+                        f.nomenclature.clone().unwrap_or_default()
+                    )
+                    .to_lowercase();
+                    if words.iter().all(|w| ftext.contains(w)) {
+                        hits.push(SearchHit {
+                            dataset_id: d.id.clone(),
+                            table: Some(t.table_name.clone()),
+                            variable: Some(f.name.clone()),
+                            label: f.description.clone().unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(hits)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub dataset_id: String,
+    pub table: Option<String>,
+    pub variable: Option<String>,
+    pub label: String,
+}
+
+// ---------------------------------------------------------------- access requests
+
+/// What a request asks for: tables and exact columns of one dataset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScopeItem {
+    pub dataset_id: String,
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessRequest {
+    pub id: String,
+    pub applicant_id: String,
+    pub title: String,
+    pub purpose: String,
+    pub public_interest: String,
+    pub scope: Vec<ScopeItem>,
+    pub period_start: String,
+    pub period_end: String,
+    pub duration_months: i64,
+    pub state: AccessRequestState,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestEvent {
+    pub seq: i64,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor_id: Option<String>,
+    pub role: String,
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+fn request_from(row: &AnyRow) -> Result<AccessRequest> {
+    let scope: String = row.try_get("scope_json")?;
+    let state: String = row.try_get("state")?;
+    Ok(AccessRequest {
+        id: row.try_get("id")?,
+        applicant_id: row.try_get("applicant_id")?,
+        title: row.try_get("title")?,
+        purpose: row.try_get("purpose")?,
+        public_interest: row.try_get("public_interest")?,
+        scope: serde_json::from_str(&scope).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        period_start: row.try_get("period_start")?,
+        period_end: row.try_get("period_end")?,
+        duration_months: row.try_get("duration_months")?,
+        state: state
+            .parse()
+            .map_err(|e: hdh_model::request::UnknownState| StoreError::Corrupt(e.to_string()))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn save_request(&mut self, r: &AccessRequest) -> Result<()> {
+        let exists = sqlx::query("SELECT id FROM access_requests WHERE id = $1")
+            .bind(r.id.clone())
+            .fetch_optional(self.conn())
+            .await?
+            .is_some();
+        let q = if exists {
+            "UPDATE access_requests SET applicant_id=$2, title=$3, purpose=$4, public_interest=$5, scope_json=$6, period_start=$7, period_end=$8, duration_months=$9, state=$10, created_at=$11, updated_at=$12 WHERE id=$1"
+        } else {
+            "INSERT INTO access_requests (id, applicant_id, title, purpose, public_interest, scope_json, period_start, period_end, duration_months, state, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+        };
+        sqlx::query(q)
+            .bind(r.id.clone())
+            .bind(r.applicant_id.clone())
+            .bind(r.title.clone())
+            .bind(r.purpose.clone())
+            .bind(r.public_interest.clone())
+            .bind(serde_json::to_string(&r.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            .bind(r.period_start.clone())
+            .bind(r.period_end.clone())
+            .bind(r.duration_months)
+            .bind(r.state.as_str())
+            .bind(r.created_at.clone())
+            .bind(r.updated_at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn request_for_update(&mut self, id: &str) -> Result<AccessRequest> {
+        let row = sqlx::query("SELECT * FROM access_requests WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.conn())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("access request {id}")))?;
+        request_from(&row)
+    }
+
+    pub async fn add_request_event(&mut self, request_id: &str, e: &RequestEvent) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS s FROM request_events WHERE request_id = $1",
+        )
+        .bind(request_id.to_string())
+        .fetch_one(self.conn())
+        .await?;
+        let seq: i64 = row.try_get::<i64, _>("s")? + 1;
+        sqlx::query("INSERT INTO request_events (request_id, seq, action, from_state, to_state, actor_id, role, reason, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+            .bind(request_id.to_string())
+            .bind(seq)
+            .bind(e.action.clone())
+            .bind(e.from_state.clone())
+            .bind(e.to_state.clone())
+            .bind(e.actor_id.clone())
+            .bind(e.role.clone())
+            .bind(e.reason.clone())
+            .bind(e.at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(seq)
+    }
+}
+
+impl Store {
+    pub async fn request(&self, id: &str) -> Result<Option<AccessRequest>> {
+        let row = sqlx::query("SELECT * FROM access_requests WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(request_from).transpose()
+    }
+
+    pub async fn requests(&self) -> Result<Vec<AccessRequest>> {
+        let rows = sqlx::query("SELECT * FROM access_requests ORDER BY created_at DESC")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(request_from).collect()
+    }
+
+    pub async fn request_events(&self, id: &str) -> Result<Vec<RequestEvent>> {
+        let rows = sqlx::query("SELECT * FROM request_events WHERE request_id = $1 ORDER BY seq")
+            .bind(id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RequestEvent {
+                    seq: row.try_get("seq")?,
+                    action: row.try_get("action")?,
+                    from_state: row.try_get("from_state")?,
+                    to_state: row.try_get("to_state")?,
+                    actor_id: opt_str(row, "actor_id")?,
+                    role: row.try_get("role")?,
+                    reason: opt_str(row, "reason")?,
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- projects
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub request_id: String,
+    pub title: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExtractionTable {
+    pub project_id: String,
+    pub table_name: String,
+    pub dataset_id: String,
+    pub dataset_version: i64,
+    pub columns: Vec<String>,
+    pub object_path: String,
+    pub row_count: i64,
+}
+
+fn project_from(row: &AnyRow) -> Result<Project> {
+    Ok(Project {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        title: row.try_get("title")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_project(
+        &mut self,
+        p: &Project,
+        members: &[String],
+        tables: &[ExtractionTable],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO projects (id, request_id, title, created_at) VALUES ($1,$2,$3,$4)",
+        )
+        .bind(p.id.clone())
+        .bind(p.request_id.clone())
+        .bind(p.title.clone())
+        .bind(p.created_at.clone())
+        .execute(self.conn())
+        .await?;
+        for m in members {
+            sqlx::query("INSERT INTO project_members (project_id, user_id) VALUES ($1,$2)")
+                .bind(p.id.clone())
+                .bind(m.clone())
+                .execute(self.conn())
+                .await?;
+        }
+        for t in tables {
+            sqlx::query("INSERT INTO extraction_tables (project_id, table_name, dataset_id, dataset_version, columns_json, object_path, row_count) VALUES ($1,$2,$3,$4,$5,$6,$7)")
+                .bind(t.project_id.clone())
+                .bind(t.table_name.clone())
+                .bind(t.dataset_id.clone())
+                .bind(t.dataset_version)
+                .bind(serde_json::to_string(&t.columns).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                .bind(t.object_path.clone())
+                .bind(t.row_count)
+                .execute(self.conn())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn project(&self, id: &str) -> Result<Option<Project>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(project_from).transpose()
+    }
+
+    pub async fn project_for_request(&self, request_id: &str) -> Result<Option<Project>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE request_id = $1")
+            .bind(request_id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(project_from).transpose()
+    }
+
+    pub async fn projects_of(&self, user_id: &str) -> Result<Vec<Project>> {
+        let rows = sqlx::query("SELECT p.* FROM projects p JOIN project_members m ON m.project_id = p.id WHERE m.user_id = $1 ORDER BY p.created_at DESC")
+            .bind(user_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(project_from).collect()
+    }
+
+    pub async fn is_member(&self, project_id: &str, user_id: &str) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT user_id FROM project_members WHERE project_id = $1 AND user_id = $2",
+        )
+        .bind(project_id.to_string())
+        .bind(user_id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .is_some())
+    }
+
+    pub async fn extraction(&self, project_id: &str) -> Result<Vec<ExtractionTable>> {
+        let rows = sqlx::query(
+            "SELECT * FROM extraction_tables WHERE project_id = $1 ORDER BY table_name",
+        )
+        .bind(project_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let cols: String = row.try_get("columns_json")?;
+                Ok(ExtractionTable {
+                    project_id: row.try_get("project_id")?,
+                    table_name: row.try_get("table_name")?,
+                    dataset_id: row.try_get("dataset_id")?,
+                    dataset_version: row.try_get("dataset_version")?,
+                    columns: serde_json::from_str(&cols)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    object_path: row.try_get("object_path")?,
+                    row_count: row.try_get("row_count")?,
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- releases
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseState {
+    /// Automatic checks done; awaiting an output checker.
+    PendingReview,
+    Approved,
+    Refused,
+}
+
+impl ReleaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingReview => "pending_review",
+            Self::Approved => "approved",
+            Self::Refused => "refused",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "pending_review" => Self::PendingReview,
+            "approved" => Self::Approved,
+            "refused" => Self::Refused,
+            other => return Err(StoreError::Corrupt(format!("release state {other:?}"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub id: String,
+    pub project_id: String,
+    pub requester_id: String,
+    pub description: String,
+    pub query_sql: String,
+    pub state: ReleaseState,
+    pub check: serde_json::Value,
+    pub object_path: String,
+    pub created_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_reason: Option<String>,
+}
+
+fn release_from(row: &AnyRow) -> Result<ReleaseRequest> {
+    let check: String = row.try_get("check_json")?;
+    let state: String = row.try_get("state")?;
+    Ok(ReleaseRequest {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        requester_id: row.try_get("requester_id")?,
+        description: row.try_get("description")?,
+        query_sql: row.try_get("query_sql")?,
+        state: ReleaseState::parse(&state)?,
+        check: serde_json::from_str(&check).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        object_path: row.try_get("object_path")?,
+        created_at: row.try_get("created_at")?,
+        decided_by: opt_str(row, "decided_by")?,
+        decided_at: opt_str(row, "decided_at")?,
+        decision_reason: opt_str(row, "decision_reason")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_release(&mut self, r: &ReleaseRequest) -> Result<()> {
+        sqlx::query("INSERT INTO releases (id, project_id, requester_id, description, query_sql, state, check_json, object_path, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+            .bind(r.id.clone())
+            .bind(r.project_id.clone())
+            .bind(r.requester_id.clone())
+            .bind(r.description.clone())
+            .bind(r.query_sql.clone())
+            .bind(r.state.as_str())
+            .bind(r.check.to_string())
+            .bind(r.object_path.clone())
+            .bind(r.created_at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a checker's decision on a release still pending review.
+    pub async fn decide_release(
+        &mut self,
+        id: &str,
+        state: ReleaseState,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let res = sqlx::query("UPDATE releases SET state = $2, decided_by = $3, decided_at = $4, decision_reason = $5 WHERE id = $1 AND state = 'pending_review'")
+            .bind(id.to_string())
+            .bind(state.as_str())
+            .bind(by.to_string())
+            .bind(now())
+            .bind(reason.map(str::to_string))
+            .execute(self.conn())
+            .await?;
+        if res.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!(
+                "release {id} is not pending review"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn release(&self, id: &str) -> Result<Option<ReleaseRequest>> {
+        let row = sqlx::query("SELECT * FROM releases WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(release_from).transpose()
+    }
+
+    pub async fn releases_of_project(&self, project_id: &str) -> Result<Vec<ReleaseRequest>> {
+        let rows =
+            sqlx::query("SELECT * FROM releases WHERE project_id = $1 ORDER BY created_at DESC")
+                .bind(project_id.to_string())
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(release_from).collect()
+    }
+
+    pub async fn releases_pending(&self) -> Result<Vec<ReleaseRequest>> {
+        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(release_from).collect()
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredAuditEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub project_id: Option<String>,
+    pub outcome: Outcome,
+    pub client_addr: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    pub async fn audit_events(&self, f: &crate::AuditFilter) -> Result<Vec<StoredAuditEvent>> {
+        let mut sql = String::from("SELECT * FROM audit_events WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        let mut add = |clause: &str, v: &Option<String>| {
+            if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
+                args.push(v.trim().to_string());
+                sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+            }
+        };
+        add(" AND actor_name = ?", &f.actor);
+        add(" AND action LIKE ? || '%'", &f.action);
+        add(" AND project_id = ?", &f.project);
+        add(" AND outcome = ?", &f.outcome);
+        add(" AND at >= ?", &f.since);
+        add(" AND at <= ?", &f.until);
+        let limit = f.limit.unwrap_or(500).clamp(1, 10_000);
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+        // Only fixed clauses are appended; every value is a bound parameter.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.try_get("outcome")?;
+                let details: String = row.try_get("details_json")?;
+                Ok(StoredAuditEvent {
+                    seq: row.try_get("seq")?,
+                    at: row.try_get("at")?,
+                    actor_id: opt_str(row, "actor_id")?,
+                    actor_name: opt_str(row, "actor_name")?,
+                    role: opt_str(row, "role")?,
+                    action: row.try_get("action")?,
+                    object_type: row.try_get("object_type")?,
+                    object_id: opt_str(row, "object_id")?,
+                    project_id: opt_str(row, "project_id")?,
+                    outcome: outcome_from(&outcome),
+                    client_addr: opt_str(row, "client_addr")?,
+                    details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,357 @@
+//! `hdh`: the health data hub's command line.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use hdh_server::{AppState, Config};
+use std::io::BufRead;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hdh", version, about = "hdh — an open-source health data hub")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Directory holding all the hub's state (store, lake, secrets).
+    #[arg(long, env = "HDH_DATA_DIR", default_value = "./hdh-data")]
+    data_dir: PathBuf,
+    /// Metadata store URL (postgres://…); default: SQLite in the data directory.
+    #[arg(long, env = "HDH_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the hub's web server.
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on.
+        #[arg(long, env = "HDH_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Seed demo accounts and the demo dataset into an empty hub.
+        #[arg(long)]
+        demo: bool,
+        /// Persons in the demo dataset.
+        #[arg(long, default_value_t = 10_000)]
+        demo_persons: u64,
+        /// Smallest count a released cell may show.
+        #[arg(long, env = "HDH_RELEASE_THRESHOLD", default_value_t = 10)]
+        release_threshold: u64,
+    },
+    /// Manages accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Demo data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+    /// Delivers a directory of tables (T.csv + T.schema.json, optional dataset.json) to a running hub.
+    Deliver {
+        /// Directory holding the files to deliver.
+        dir: PathBuf,
+        /// Dataset identifier in the catalogue.
+        #[arg(long)]
+        dataset: String,
+        /// Base URL of the hub.
+        #[arg(long, env = "HDH_URL", default_value = "http://127.0.0.1:8080")]
+        hub: String,
+        /// Producer account.
+        #[arg(long, env = "HDH_USER")]
+        user: String,
+        /// Read the password from the first line of standard input (otherwise HDH_PASSWORD).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Adds an account. The password is read from standard input (first line).
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, default_value = "")]
+        organisation: String,
+        /// Comma-separated roles: producer, researcher, secretariat, committee, authority, checker, security_officer, admin.
+        #[arg(long)]
+        roles: String,
+    },
+    /// Lists accounts.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Writes the synthetic SNDS-shaped demo dataset (CSV + Table Schema) to a directory.
+    Generate {
+        #[arg(long, default_value = "./hdh-demo-data")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        persons: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+fn config(store: &StoreArgs) -> Config {
+    let mut c = Config::new(store.data_dir.clone());
+    c.database_url = store.database_url.clone();
+    c
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let p = line.trim_end_matches(['\n', '\r']).to_string();
+        if p.is_empty() {
+            bail!("empty password on standard input");
+        }
+        return Ok(p);
+    }
+    std::env::var("HDH_PASSWORD").context("set HDH_PASSWORD or pass --password-stdin")
+}
+
+fn bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HDH_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve {
+            store,
+            listen,
+            demo,
+            demo_persons,
+            release_threshold,
+        } => {
+            let mut cfg = config(&store);
+            cfg.release_threshold = release_threshold;
+            let state = AppState::open(cfg).await?;
+            if demo {
+                let pb = bar(demo_persons, "generating and delivering the demo dataset");
+                let seeded = hdh_server::seed::seed_demo(&state, demo_persons, &mut |done, _| {
+                    pb.set_position(done)
+                })
+                .await?;
+                pb.finish_and_clear();
+                if seeded {
+                    eprintln!("Demo data delivered (snds-demo, {demo_persons} persons).");
+                }
+                eprintln!(
+                    "Demo accounts (password for all: {}):",
+                    hdh_server::seed::DEMO_PASSWORD
+                );
+                for (u, name, _, roles) in hdh_server::seed::DEMO_ACCOUNTS {
+                    eprintln!(
+                        "  {u:<12} {:<18} {name}",
+                        hdh_model::role::format_roles(roles)
+                    );
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let addr = listener.local_addr()?;
+            println!("hdh is listening on http://{addr}/");
+            hdh_server::serve(state, listener).await?;
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    store,
+                    username,
+                    display_name,
+                    organisation,
+                    roles,
+                },
+        } => {
+            let roles = hdh_model::role::parse_roles(&roles)?;
+            if roles.is_empty() {
+                bail!("--roles: give at least one role");
+            }
+            let password = read_password(true)?;
+            if password.chars().count() < 8 {
+                bail!("the password must have at least 8 characters");
+            }
+            let state = AppState::open(config(&store)).await?;
+            let u = hdh_server::seed::add_user(
+                &state,
+                &hdh_store::NewUser {
+                    display_name: display_name.unwrap_or_else(|| username.clone()),
+                    username,
+                    organisation,
+                    roles,
+                    password,
+                },
+                Some("cli"),
+            )
+            .await?;
+            println!(
+                "created {} ({})",
+                u.username,
+                hdh_model::role::format_roles(&u.roles)
+            );
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::List { store },
+        } => {
+            let state = AppState::open(config(&store)).await?;
+            for u in state.store.users().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    u.username,
+                    hdh_model::role::format_roles(&u.roles),
+                    u.display_name
+                );
+            }
+            Ok(())
+        }
+        Command::Demo {
+            command: DemoCommand::Generate { out, persons, seed },
+        } => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let pb = bar(persons, "generating");
+            let summary = hdh_demo::generate(
+                &hdh_demo::DemoOptions { persons, seed },
+                &out,
+                &mut |p: hdh_demo::Progress| pb.set_position(p.persons_done),
+            )?;
+            pb.finish_and_clear();
+            for (t, n) in &summary.tables {
+                println!("{t}\t{n}");
+            }
+            Ok(())
+        }
+        Command::Deliver {
+            dir,
+            dataset,
+            hub,
+            user,
+            password_stdin,
+        } => deliver(dir, dataset, hub, user, read_password(password_stdin)?).await,
+    }
+}
+
+async fn deliver(
+    dir: PathBuf,
+    dataset: String,
+    hub: String,
+    user: String,
+    password: String,
+) -> Result<()> {
+    let client = reqwest::Client::new();
+    let hub = hub.trim_end_matches('/').to_string();
+    let login: serde_json::Value = client
+        .post(format!("{hub}/api/login"))
+        .json(&serde_json::json!({ "username": user, "password": password }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the hub at {hub}"))?
+        .json()
+        .await?;
+    let Some(token) = login["token"].as_str() else {
+        bail!("sign-in refused: {}", login["error"]["message"])
+    };
+    let mut form = reqwest::multipart::Form::new();
+    let mut n = 0;
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !(name.ends_with(".csv") || name.ends_with(".json")) {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path())
+            .with_context(|| format!("cannot read {}", entry.path().display()))?;
+        form = form.part(
+            "files",
+            reqwest::multipart::Part::bytes(bytes).file_name(name),
+        );
+        n += 1;
+    }
+    eprintln!("uploading {n} files to {hub} …");
+    let resp = client
+        .post(format!("{hub}/api/datasets/{dataset}/deliveries"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await?;
+    let d = &body["delivery"];
+    if status.is_success() && d["accepted"].as_bool() == Some(true) {
+        println!("accepted: {dataset} v{}", d["version"]);
+        return Ok(());
+    }
+    if d.is_null() {
+        bail!("delivery refused ({status}): {}", body["error"]["message"]);
+    }
+    for e in d["errors"].as_array().into_iter().flatten() {
+        eprintln!("{}", e.as_str().unwrap_or_default());
+    }
+    for t in d["tables"].as_array().into_iter().flatten() {
+        for e in t["errors"].as_array().into_iter().flatten() {
+            eprintln!(
+                "{}:{}:{}: {}: {}",
+                e["file"].as_str().unwrap_or(""),
+                e["line"],
+                e["column"],
+                e["field"].as_str().unwrap_or(""),
+                e["reason"].as_str().unwrap_or("")
+            );
+        }
+        if t["error_count"].as_u64().unwrap_or(0)
+            > t["errors"].as_array().map(|a| a.len() as u64).unwrap_or(0)
+        {
+            eprintln!(
+                "{}: {} errors in total",
+                t["file"].as_str().unwrap_or(""),
+                t["error_count"]
+            );
+        }
+    }
+    bail!("the delivery was rejected: nothing was loaded")
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real hub (store, lake, engine, HTTP server) started
+//! in-process on a random port, against SQLite and against PostgreSQL.
+//! One test binary (linking DataFusion is expensive), modules by topic.
+
+mod hostile;
+mod path;
+mod support;

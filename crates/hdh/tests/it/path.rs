@@ -1,0 +1,552 @@
+//! The hub's whole path, over HTTP: catalogue → request → approvals →
+//! workspace → SQL → release with disclosure check → download → audit.
+
+use crate::support::{Db, Hub, start};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+fn scope() -> Value {
+    json!([
+        { "dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["BEN_NIR_PSA", "BEN_RNG_GEM", "BEN_SEX_COD", "BEN_NAI_ANN", "BEN_RES_DPT"] },
+        { "dataset_id": "snds-demo", "table": "ER_PRS_F", "columns": ["BEN_NIR_PSA", "EXE_SOI_DTD", "PRS_NAT_REF", "PRS_PAI_MNT"] },
+    ])
+}
+
+async fn whole_path(db: Db) {
+    let hub = start(db).await;
+
+    // 3. Catalogue: the delivered dataset, its tables and a word search.
+    let cat = hub.get(None, "/api/datasets/snds-demo").await;
+    assert_eq!(cat.status, StatusCode::OK);
+    let tables: Vec<&str> = cat.body["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table_name"].as_str().unwrap())
+        .collect();
+    for t in ["IR_BEN_R", "ER_PRS_F", "ER_PHA_F", "T_MCO23B", "T_MCO23C"] {
+        assert!(tables.contains(&t), "{t} missing from {tables:?}");
+    }
+    assert_eq!(cat.body["versions"][0]["version"], 1);
+    let ben = cat.body["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table_name"] == "IR_BEN_R")
+        .unwrap();
+    assert_eq!(
+        ben["row_count"].as_i64().unwrap() as u64,
+        crate::support::PERSONS,
+        "one beneficiary row per person"
+    );
+    let hits = hub.get(None, "/api/search?q=BEN_SEX_COD").await;
+    assert!(
+        hits.body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["variable"] == "BEN_SEX_COD"),
+        "{}",
+        hits.body
+    );
+    let page = hub
+        .http
+        .get(hub.url("/catalogue/snds-demo/tables/ER_PRS_F"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("PRS_NAT_REF") && page.contains("IR_NAT_V"),
+        "the table page lists variables and nomenclatures"
+    );
+
+    // 4. Access request, with the wrong roles refused along the way.
+    let researcher = hub.login("researcher").await;
+    let secretariat = hub.login("secretariat").await;
+    let committee = hub.login("committee").await;
+    let authority = hub.login("authority").await;
+    let created = hub
+        .post(
+            Some(&researcher),
+            "/api/requests",
+            json!({
+                "title": "Antidiabetic drugs and hospital stays",
+                "purpose": "Describe dispensations by département.",
+                "public_interest": "Better follow-up of diabetic patients.",
+                "scope": scope(),
+                "period_start": "2022-01-01",
+                "period_end": "2022-12-31",
+                "duration_months": 24,
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let rid = created.body["request"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created.body["request"]["state"], "draft");
+    // A request naming a column that does not exist is refused with the field named.
+    let bad = hub
+        .post(Some(&researcher), "/api/requests", json!({ "title": "Bad columns", "purpose": "x", "public_interest": "y", "scope": [{ "dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["NO_SUCH"] }], "period_start": "2022-01-01", "period_end": "2021-01-01", "duration_months": 12 }))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let msg = bad.body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("NO_SUCH") && msg.contains("period_end"),
+        "{msg}"
+    );
+    // Only the applicant (a researcher) submits; nobody reviews a draft.
+    assert_eq!(
+        hub.act(&secretariat, &rid, "submit", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.act(&secretariat, &rid, "approve", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.act(&researcher, &rid, "submit", None).await.body["request"]["state"],
+        "submitted"
+    );
+    // The committee cannot act before the secretariat; the applicant cannot approve.
+    assert_eq!(
+        hub.act(&committee, &rid, "approve", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.act(&researcher, &rid, "approve", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Sent back needs a reason; then resubmitted.
+    assert_eq!(
+        hub.act(&secretariat, &rid, "send_back", None).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        hub.act(&secretariat, &rid, "send_back", Some("Attach the protocol"))
+            .await
+            .body["request"]["state"],
+        "sent_back"
+    );
+    assert_eq!(
+        hub.act(&researcher, &rid, "submit", None).await.body["request"]["state"],
+        "submitted"
+    );
+    assert_eq!(
+        hub.act(&secretariat, &rid, "approve", None).await.body["request"]["state"],
+        "ethics_review"
+    );
+    assert_eq!(
+        hub.act(&committee, &rid, "approve", None).await.body["request"]["state"],
+        "authority_review"
+    );
+    let authorised = hub.act(&authority, &rid, "approve", None).await;
+    assert_eq!(authorised.status, StatusCode::OK, "{}", authorised.body);
+    assert_eq!(authorised.body["request"]["state"], "active");
+    let pid = authorised.body["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The applicant sees the state and the history.
+    let seen = hub
+        .get(Some(&researcher), &format!("/api/requests/{rid}"))
+        .await;
+    let history: Vec<&str> = seen.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "submit",
+            "send_back",
+            "submit",
+            "approve",
+            "approve",
+            "approve",
+            "provisioned"
+        ]
+    );
+    assert_eq!(seen.body["history"][1]["reason"], "Attach the protocol");
+    // Another researcher cannot even see it.
+    let other = hub.login("researcher2").await;
+    assert_eq!(
+        hub.get(Some(&other), &format!("/api/requests/{rid}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // 5. Workspace: exactly the approved tables, columns and period.
+    let proj = hub
+        .get(Some(&researcher), &format!("/api/projects/{pid}"))
+        .await;
+    assert_eq!(proj.status, StatusCode::OK);
+    let ext: Vec<&str> = proj.body["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(ext, ["ER_PRS_F", "IR_BEN_R"]);
+    let q = hub
+        .query(
+            &researcher,
+            &pid,
+            "SELECT min(EXE_SOI_DTD) AS lo, max(EXE_SOI_DTD) AS hi, count(*) AS n FROM ER_PRS_F",
+        )
+        .await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    let row = &q.body["result"]["rows"][0];
+    assert!(
+        row[0].as_str().unwrap() >= "2022-01-01" && row[1].as_str().unwrap() <= "2022-12-31",
+        "period respected: {row}"
+    );
+    assert!(row[2].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    let cols = hub
+        .query(&researcher, &pid, "SELECT * FROM ER_PRS_F LIMIT 1")
+        .await;
+    assert_eq!(
+        cols.body["result"]["columns"],
+        json!(["BEN_NIR_PSA", "EXE_SOI_DTD", "PRS_NAT_REF", "PRS_PAI_MNT"])
+    );
+    // A column that was not approved does not exist here.
+    assert_eq!(
+        hub.query(&researcher, &pid, "SELECT BSE_REM_MNT FROM ER_PRS_F")
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // Person identifiers are project pseudonyms, not the delivered ones.
+    let ids = hub
+        .query(
+            &researcher,
+            &pid,
+            "SELECT DISTINCT BEN_NIR_PSA FROM IR_BEN_R",
+        )
+        .await;
+    let project_ids: HashSet<String> = ids.body["result"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    // Twins under one holder share the holder's NIR pseudonym (BEN_RNG_GEM tells them apart).
+    let n = project_ids.len() as u64;
+    assert!(
+        n <= crate::support::PERSONS && n > crate::support::PERSONS * 95 / 100,
+        "{n}"
+    );
+    assert!(
+        project_ids.iter().all(|p| p.len() == 32),
+        "32-hex pseudonyms"
+    );
+    // Out of scope: another table of the dataset, a file, DDL.
+    for sql in [
+        "SELECT * FROM ER_PHA_F",
+        "SELECT * FROM snds_demo.ER_PHA_F",
+        "SELECT * FROM '/etc/passwd'",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+        "COPY IR_BEN_R TO '/tmp/out.csv'",
+    ] {
+        let r = hub.query(&researcher, &pid, sql).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{sql}: {}", r.body);
+        assert!(r.body["error"]["message"].as_str().unwrap().len() > 10);
+    }
+    assert!(!std::path::Path::new("/tmp/out.csv").exists());
+    // A non-member is refused.
+    assert_eq!(
+        hub.query(&other, &pid, "SELECT count(*) FROM IR_BEN_R")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // A second project (another researcher) sees other pseudonyms and not the first project's data.
+    let (_, pid2) = hub.authorised_project("researcher2", json!([{ "dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["BEN_NIR_PSA", "BEN_SEX_COD"] }]), ("2021-01-01", "2023-12-31")).await;
+    assert_ne!(pid, pid2);
+    let ids2 = hub
+        .query(&other, &pid2, "SELECT BEN_NIR_PSA FROM IR_BEN_R")
+        .await;
+    let project2_ids: HashSet<String> = ids2.body["result"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(project2_ids.len(), project_ids.len());
+    assert!(
+        project_ids.is_disjoint(&project2_ids),
+        "two projects' pseudonyms cannot be linked"
+    );
+    assert_eq!(
+        hub.query(&other, &pid, "SELECT * FROM IR_BEN_R")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.query(&researcher, &pid2, "SELECT * FROM IR_BEN_R")
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // 6. Release: row-level refused; small counts suppressed; checker decides.
+    let row_level = hub
+        .post(
+            Some(&researcher),
+            &format!("/api/projects/{pid}/releases"),
+            json!({ "sql": "SELECT * FROM IR_BEN_R", "description": "all rows" }),
+        )
+        .await;
+    assert_eq!(row_level.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        row_level.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("row-level")
+    );
+    let by_person = hub.post(Some(&researcher), &format!("/api/projects/{pid}/releases"), json!({ "sql": "SELECT BEN_NIR_PSA, count(*) AS n FROM ER_PRS_F GROUP BY BEN_NIR_PSA", "description": "per person" })).await;
+    assert_eq!(
+        by_person.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "grouping by a person is row-level: {}",
+        by_person.body
+    );
+    let sql = "SELECT BEN_RES_DPT AS departement, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT";
+    let truth = hub.query(&researcher, &pid, sql).await.body["result"]["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let small = truth
+        .iter()
+        .filter(|r| r[1].as_str().unwrap().parse::<u64>().unwrap() < 10)
+        .count();
+    let big = truth.len() - small;
+    assert!(
+        small > 0 && big > 0,
+        "the fixture has small and large cells: {truth:?}"
+    );
+    let rel = hub
+        .post(
+            Some(&researcher),
+            &format!("/api/projects/{pid}/releases"),
+            json!({ "sql": sql, "description": "Persons by département" }),
+        )
+        .await;
+    assert_eq!(rel.status, StatusCode::CREATED, "{}", rel.body);
+    let rel_id = rel.body["release"]["id"].as_str().unwrap().to_string();
+    assert_eq!(rel.body["release"]["state"], "pending_review");
+    assert_eq!(
+        rel.body["release"]["check"]["report"]["roles"]["counts"],
+        json!(["persons"])
+    );
+    assert_eq!(
+        rel.body["release"]["check"]["report"]["suppressed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        small,
+        "each small count is suppressed"
+    );
+    // Not downloadable before approval; the requester cannot check; a checker can.
+    assert_eq!(
+        hub.get(
+            Some(&researcher),
+            &format!("/api/releases/{rel_id}/download")
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        hub.post(
+            Some(&researcher),
+            &format!("/api/releases/{rel_id}/decision"),
+            json!({ "decision": "approve" })
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let checker = hub.login("checker").await;
+    assert_eq!(
+        hub.post(
+            Some(&checker),
+            &format!("/api/releases/{rel_id}/decision"),
+            json!({ "decision": "refuse" })
+        )
+        .await
+        .status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refusal needs a reason"
+    );
+    let ok = hub
+        .post(
+            Some(&checker),
+            &format!("/api/releases/{rel_id}/decision"),
+            json!({ "decision": "approve" }),
+        )
+        .await;
+    assert_eq!(ok.body["release"]["state"], "approved", "{}", ok.body);
+    assert_eq!(
+        hub.post(
+            Some(&checker),
+            &format!("/api/releases/{rel_id}/decision"),
+            json!({ "decision": "refuse", "reason": "late" })
+        )
+        .await
+        .status,
+        StatusCode::CONFLICT
+    );
+    // Only members download.
+    assert_eq!(
+        hub.get(Some(&other), &format!("/api/releases/{rel_id}/download"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let csv = hub
+        .http
+        .get(hub.url(&format!("/api/releases/{rel_id}/download")))
+        .bearer_auth(&researcher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("departement,persons"));
+    let mut stars = 0;
+    for l in lines {
+        let n = l.rsplit(',').next().unwrap();
+        if n == "*" {
+            stars += 1;
+        } else {
+            assert!(
+                n.parse::<u64>().unwrap() >= 10,
+                "no released count under 10: {l}"
+            );
+        }
+    }
+    assert_eq!(stars, small);
+
+    // 7. Audit: every step, in order, with refusals.
+    let sec = hub.login("security").await;
+    assert_eq!(
+        hub.get(Some(&researcher), "/api/audit").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let audit = hub.get(Some(&sec), "/api/audit?limit=10000").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    let mut events: Vec<Value> = audit.body["events"].as_array().unwrap().clone();
+    events.reverse(); // oldest first
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let actions: Vec<String> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    let expected = [
+        "account.create",
+        "delivery.publish",
+        "auth.sign_in",
+        "request.create",
+        "request.submit",
+        "request.send_back",
+        "request.submit",
+        "request.approve",
+        "request.approve",
+        "request.approve",
+        "workspace.provision",
+        "workspace.query",
+        "release.request",
+        "release.approve",
+        "release.download",
+    ];
+    let mut at = 0;
+    for e in expected {
+        match actions[at..].iter().position(|a| a == e) {
+            Some(i) => at += i + 1,
+            None => panic!("audit event {e} missing (in order) from {actions:?}"),
+        }
+    }
+    let denied: Vec<&Value> = events.iter().filter(|e| e["outcome"] == "denied").collect();
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["action"] == "workspace.query" && e["project_id"] == pid.as_str()),
+        "the out-of-scope query is audited as denied"
+    );
+    assert!(
+        denied.iter().any(|e| e["action"] == "request.submit"),
+        "the wrong-role submission is audited"
+    );
+    assert!(
+        denied.iter().any(|e| e["action"] == "release.request"),
+        "the row-level release is audited"
+    );
+    // No secret and no delivered identifier in the audit trail.
+    let text = audit.body.to_string();
+    assert!(!text.contains(hdh_server::seed::DEMO_PASSWORD));
+    let filtered = hub
+        .get(
+            Some(&sec),
+            &format!("/api/audit?action=release.&project={pid}"),
+        )
+        .await;
+    assert!(
+        filtered.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"].as_str().unwrap().starts_with("release."))
+    );
+
+    // The hub secret is not in the database.
+    let secret = std::fs::read_to_string(hub.dir.path().join("data/secrets/hub.key")).unwrap();
+    if let Db::Sqlite = db {
+        let db_bytes = std::fs::read(hub.dir.path().join("data/hdh.db")).unwrap();
+        assert!(!String::from_utf8_lossy(&db_bytes).contains(secret.trim()));
+    }
+    let _: &Hub = &hub;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_path_sqlite() {
+    whole_path(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_path_postgres() {
+    whole_path(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_every_endpoint() {
+    let hub = start(Db::Sqlite).await;
+    let doc = hub.get(None, "/api/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/login",
+        "/api/datasets/{id}/deliveries",
+        "/api/requests/{id}/actions",
+        "/api/projects/{id}/query",
+        "/api/projects/{id}/releases",
+        "/api/releases/{id}/decision",
+        "/api/releases/{id}/download",
+        "/api/audit",
+    ] {
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! A hub started for a test, and a small HTTP client for it.
+
+use hdh_server::{AppState, Config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Hub {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// Persons in the test hub's demo dataset: small, but enough that some
+/// départements have at least 10 persons and many have fewer.
+pub const PERSONS: u64 = 600;
+
+static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh PostgreSQL database on the server named by `HDH_TEST_PG`
+/// (default: the local server of the CI machine).
+async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    let base = std::env::var("HDH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!(
+        "hdh_test_{}_{}",
+        std::process::id(),
+        DB_COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be running for the tests ({base}): {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{base}/{name}")
+}
+
+pub async fn start(db: Db) -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::new(dir.path().join("data"));
+    if let Db::Postgres = db {
+        cfg.database_url = Some(fresh_postgres().await);
+    }
+    let state = AppState::open(cfg).await.unwrap();
+    assert!(
+        hdh_server::seed::seed_demo(&state, PERSONS, &mut |_, _| {})
+            .await
+            .unwrap()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(hdh_server::serve(state.clone(), listener));
+    let hub = Hub {
+        base: format!("http://{addr}"),
+        dir,
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(
+        hub.http
+            .get(hub.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    hub
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Hub {
+    pub fn url(&self, p: &str) -> String {
+        format!("{}{}", self.base, p)
+    }
+
+    pub fn lake(&self) -> std::path::PathBuf {
+        self.dir.path().join("data").join("lake")
+    }
+
+    pub async fn login(&self, user: &str) -> String {
+        let r = self
+            .post(
+                None,
+                "/api/login",
+                json!({ "username": user, "password": hdh_server::seed::DEMO_PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.body);
+        r.body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn get(&self, token: Option<&str>, p: &str) -> Resp {
+        let mut rq = self.http.get(self.url(p));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        let status = r.status();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Resp { status, body }
+    }
+
+    pub async fn post(&self, token: Option<&str>, p: &str, body: Value) -> Resp {
+        let mut rq = self.http.post(self.url(p)).json(&body);
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        let status = r.status();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Resp { status, body }
+    }
+
+    /// Delivers files (name, bytes) as multipart.
+    pub async fn deliver(&self, token: &str, dataset: &str, files: Vec<(&str, Vec<u8>)>) -> Resp {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part(
+                "files",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        }
+        let r = self
+            .http
+            .post(self.url(&format!("/api/datasets/{dataset}/deliveries")))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Resp { status, body }
+    }
+
+    pub async fn act(
+        &self,
+        token: &str,
+        request: &str,
+        action: &str,
+        reason: Option<&str>,
+    ) -> Resp {
+        self.post(
+            Some(token),
+            &format!("/api/requests/{request}/actions"),
+            json!({ "action": action, "reason": reason }),
+        )
+        .await
+    }
+
+    pub async fn query(&self, token: &str, project: &str, sql: &str) -> Resp {
+        self.post(
+            Some(token),
+            &format!("/api/projects/{project}/query"),
+            json!({ "sql": sql }),
+        )
+        .await
+    }
+
+    /// Creates, submits and gets authorised a request; returns (request id, project id).
+    pub async fn authorised_project(
+        &self,
+        researcher: &str,
+        scope: Value,
+        period: (&str, &str),
+    ) -> (String, String) {
+        let r = self.login(researcher).await;
+        let created = self
+            .post(
+                Some(&r),
+                "/api/requests",
+                json!({
+                    "title": format!("Diabetes drugs and hospital stays ({researcher})"),
+                    "purpose": "Describe the use of antidiabetic drugs before hospital stays.",
+                    "public_interest": "Improve the follow-up of diabetic patients.",
+                    "scope": scope,
+                    "period_start": period.0,
+                    "period_end": period.1,
+                    "duration_months": 24,
+                }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let id = created.body["request"]["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            self.act(&r, &id, "submit", None).await.status,
+            StatusCode::OK
+        );
+        for who in ["secretariat", "committee", "authority"] {
+            let t = self.login(who).await;
+            let res = self.act(&t, &id, "approve", None).await;
+            assert_eq!(res.status, StatusCode::OK, "{who}: {}", res.body);
+        }
+        let got = self.get(Some(&r), &format!("/api/requests/{id}")).await;
+        assert_eq!(got.body["request"]["state"], "active", "{}", got.body);
+        let project = got.body["project"]["id"].as_str().unwrap().to_string();
+        (id, project)
+    }
+}
+
+/// Every object path under a directory, relative to it.
+pub fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &std::path::Path, d: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().to_string_lossy().to_string());
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
