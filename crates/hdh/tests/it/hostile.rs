@@ -363,3 +363,65 @@ async fn pages_require_sign_in_and_csrf() {
     let html = r.text().await.unwrap();
     assert!(html.contains("field-error"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_deliver_reports_errors_and_exit_codes() {
+    let hub = start(Db::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("STAYS.schema.json"), SCHEMA).unwrap();
+    std::fs::write(dir.path().join("STAYS.csv"), GOOD.replace("J189", "ZZZ9")).unwrap();
+    let run = |dir: std::path::PathBuf, base: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hdh"))
+            .args([
+                "deliver",
+                dir.to_str().unwrap(),
+                "--dataset",
+                "stays",
+                "--hub",
+                &base,
+                "--user",
+                "producer",
+            ])
+            .env("HDH_PASSWORD", hdh_server::seed::DEMO_PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let (d, b) = (dir.path().to_path_buf(), hub.base.clone());
+    let out = tokio::task::spawn_blocking(move || run(d, b))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("STAYS.csv:3:4: DGN_PAL:") && stderr.contains("MS_CIM_V"),
+        "{stderr}"
+    );
+    std::fs::write(dir.path().join("STAYS.csv"), GOOD).unwrap();
+    let (d, b) = (dir.path().to_path_buf(), hub.base.clone());
+    let out = tokio::task::spawn_blocking(move || run(d, b))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("accepted: stays v1"));
+    // Wrong password: a clear error and a non-zero exit.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hdh"))
+        .args([
+            "deliver",
+            dir.path().to_str().unwrap(),
+            "--dataset",
+            "stays",
+            "--hub",
+            &hub.base,
+            "--user",
+            "producer",
+        ])
+        .env("HDH_PASSWORD", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sign-in refused"));
+}

@@ -4,4 +4,5 @@
 
 mod hostile;
 mod path;
+mod store;
 mod support;

@@ -16,6 +16,39 @@ fn scope() -> Value {
 async fn whole_path(db: Db) {
     let hub = start(db).await;
 
+    // 1–2. A producer generates the demo data and delivers it over HTTP: it
+    // becomes version 2 of the dataset (the hub seeded version 1).
+    let generated = tempfile::tempdir().unwrap();
+    hdh_demo::generate(
+        &hdh_demo::DemoOptions {
+            persons: crate::support::PERSONS,
+            seed: 7,
+        },
+        generated.path(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(generated.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let producer = hub.login("producer").await;
+    let delivered = hub
+        .deliver(
+            &producer,
+            "snds-demo",
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect(),
+        )
+        .await;
+    assert_eq!(delivered.status, StatusCode::OK, "{}", delivered.body);
+    assert_eq!(delivered.body["delivery"]["version"], 2);
+
     // 3. Catalogue: the delivered dataset, its tables and a word search.
     let cat = hub.get(None, "/api/datasets/snds-demo").await;
     assert_eq!(cat.status, StatusCode::OK);
@@ -28,7 +61,13 @@ async fn whole_path(db: Db) {
     for t in ["IR_BEN_R", "ER_PRS_F", "ER_PHA_F", "T_MCO23B", "T_MCO23C"] {
         assert!(tables.contains(&t), "{t} missing from {tables:?}");
     }
-    assert_eq!(cat.body["versions"][0]["version"], 1);
+    let versions: Vec<i64> = cat.body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 1], "version history, newest first");
     let ben = cat.body["tables"]
         .as_array()
         .unwrap()

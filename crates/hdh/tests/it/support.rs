@@ -51,6 +51,14 @@ async fn fresh_postgres() -> String {
     format!("{base}/{name}")
 }
 
+/// The store URL of a test: a SQLite file under `dir`, or a fresh PostgreSQL database.
+pub async fn database_url(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("store.db").display()),
+        Db::Postgres => fresh_postgres().await,
+    }
+}
+
 pub async fn start(db: Db) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::new(dir.path().join("data"));
