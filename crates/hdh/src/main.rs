@@ -192,7 +192,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             println!("hdh is listening on http://{addr}/");
-            hdh_server::serve(state, listener).await?;
+            hdh_server::serve_until(state, listener, shutdown_signal()).await?;
             Ok(())
         }
         Command::User {
@@ -272,6 +272,28 @@ async fn run(cli: Cli) -> Result<()> {
             password_stdin,
         } => deliver(dir, dataset, hub, user, read_password(password_stdin)?).await,
     }
+}
+
+/// Ctrl-C or SIGTERM: stop accepting connections, finish the requests in flight.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("hdh: shutting down");
 }
 
 async fn deliver(
