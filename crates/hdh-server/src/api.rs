@@ -145,9 +145,9 @@ async fn deliver(
     c: Caller,
     mp: Multipart,
 ) -> Result<impl IntoResponse, AppError> {
-    let (files, csrf) = read_files(mp).await?;
-    c.check_csrf(csrf.as_deref())?;
-    let rep = service::deliver(&st, &c, &id, files).await?;
+    let (upload, fields) = read_upload(&st, mp).await?;
+    c.check_csrf(fields.get("csrf").map(String::as_str))?;
+    let rep = service::deliver(&st, &c, &id, &upload.files).await?;
     let status = if rep.accepted {
         axum::http::StatusCode::OK
     } else {
@@ -156,33 +156,62 @@ async fn deliver(
     Ok((status, Json(json!({ "delivery": rep }))))
 }
 
-/// Reads uploaded files (and a `csrf` field) from a multipart body.
-pub async fn read_files(
+/// Reads a multipart body: files are spooled to a temporary directory (bounded
+/// memory whatever their size); small text fields are returned by name.
+pub async fn read_upload(
+    st: &AppState,
     mut mp: Multipart,
-) -> Result<(Vec<DeliveryFile>, Option<String>), AppError> {
-    let mut files = Vec::new();
-    let mut csrf = None;
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request(format!("multipart body: {e}")))?
-    {
+) -> Result<(service::Upload, std::collections::HashMap<String, String>), AppError> {
+    use tokio::io::AsyncWriteExt;
+    let mut upload = service::Upload::new(st)?;
+    let mut fields = std::collections::HashMap::new();
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        AppError::bad_request(format!("multipart body: {e}"))
+    };
+    while let Some(mut field) = mp.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| AppError::bad_request(format!("multipart field {name:?}: {e}")))?;
-        match file_name {
-            Some(f) if !f.is_empty() => files.push(DeliveryFile {
-                name: f,
-                bytes: bytes.to_vec(),
-            }),
-            _ if name == "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).to_string()),
-            _ => {}
+        match field.file_name().map(str::to_string) {
+            Some(file_name) if !file_name.is_empty() => {
+                let base = file_name
+                    .rsplit(['/', '\\'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let safe = base
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    && !base.starts_with('.');
+                if !safe || base.len() > 128 {
+                    return Err(AppError::unprocessable(format!(
+                        "file name {file_name:?}: use letters, digits, '.', '_' or '-'"
+                    )));
+                }
+                if upload.files.iter().any(|f| f.name == base) {
+                    return Err(AppError::unprocessable(format!("file {base} sent twice")));
+                }
+                let path = upload.dir.join(&base);
+                let mut out = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    out.write_all(&chunk)
+                        .await
+                        .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
+                }
+                out.flush()
+                    .await
+                    .map_err(|e| AppError::internal(e.to_string()))?;
+                upload.files.push(DeliveryFile { name: base, path });
+            }
+            _ => {
+                let text = field.text().await.map_err(bad)?;
+                if text.len() <= 4096 {
+                    fields.insert(name, text);
+                }
+            }
         }
     }
-    Ok((files, csrf))
+    Ok((upload, fields))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

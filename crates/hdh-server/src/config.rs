@@ -25,7 +25,7 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             release_threshold: 10,
-            max_upload_bytes: 512 * 1024 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
             secure_cookies: false,
             session_hours: 12,

@@ -389,35 +389,15 @@ async fn deliver(
     headers: HeaderMap,
     jar: CookieJar,
     PageCaller(c): PageCaller,
-    mut mp: Multipart,
+    mp: Multipart,
 ) -> PageResult {
-    // The dataset id and CSRF token come as plain fields before the files.
-    let mut dataset_id = String::new();
-    let mut csrf = None;
-    let mut files = Vec::new();
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| AppError::bad_request(format!("multipart body: {e}")))?
-    {
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| AppError::bad_request(format!("multipart field {name:?}: {e}")))?;
-        match (name.as_str(), file_name) {
-            (_, Some(f)) if !f.is_empty() => files.push(service::DeliveryFile {
-                name: f,
-                bytes: bytes.to_vec(),
-            }),
-            ("csrf", _) => csrf = Some(String::from_utf8_lossy(&bytes).to_string()),
-            ("dataset_id", _) => dataset_id = String::from_utf8_lossy(&bytes).trim().to_string(),
-            _ => {}
-        }
-    }
-    c.check_csrf(csrf.as_deref())?;
-    let rep = service::deliver(&st, &c, &dataset_id, files).await?;
+    let (upload, fields) = crate::api::read_upload(&st, mp).await?;
+    c.check_csrf(fields.get("csrf").map(String::as_str))?;
+    let dataset_id = fields
+        .get("dataset_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let rep = service::deliver(&st, &c, &dataset_id, &upload.files).await?;
     let status = if rep.accepted {
         StatusCode::OK
     } else {

@@ -111,12 +111,17 @@ pub async fn seed_demo(
         }
     })
     .map_err(|e| AppError::internal(format!("demo generation: {e}")))?;
-    let mut files = Vec::new();
+    let mut upload = service::Upload {
+        dir: dir.clone(),
+        files: Vec::new(),
+    };
     for entry in std::fs::read_dir(&dir).map_err(|e| AppError::internal(e.to_string()))? {
         let entry = entry.map_err(|e| AppError::internal(e.to_string()))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        let bytes = std::fs::read(entry.path()).map_err(|e| AppError::internal(e.to_string()))?;
-        files.push(DeliveryFile { name, bytes });
+        upload.files.push(DeliveryFile {
+            name,
+            path: entry.path(),
+        });
     }
     let caller = Caller {
         user: producer,
@@ -125,8 +130,8 @@ pub async fn seed_demo(
         via_cookie: false,
         client: None,
     };
-    let rep = service::deliver(state, &caller, "snds-demo", files).await?;
-    let _ = std::fs::remove_dir_all(&dir);
+    let rep = service::deliver(state, &caller, "snds-demo", &upload.files).await?;
+    drop(upload);
     if !rep.accepted {
         return Err(AppError::internal(format!(
             "the demo delivery was rejected: {}",

@@ -69,10 +69,56 @@ impl hdh_ingest::NomenclatureLookup for Lookup {
 }
 
 /// A file of a delivery: `T.csv` + `T.schema.json` per table, and optionally
-/// `dataset.json` (catalogue metadata).
+/// `dataset.json` (catalogue metadata). Uploads are spooled to disk, so a
+/// delivery of any size is read with bounded memory.
 pub struct DeliveryFile {
     pub name: String,
-    pub bytes: Vec<u8>,
+    pub path: std::path::PathBuf,
+}
+
+/// A directory of uploaded files, removed when dropped.
+pub struct Upload {
+    pub dir: std::path::PathBuf,
+    pub files: Vec<DeliveryFile>,
+}
+
+impl Upload {
+    /// A fresh directory under `<data-dir>/tmp`.
+    pub fn new(state: &AppState) -> Result<Upload, AppError> {
+        let dir = state
+            .config
+            .data_dir
+            .join("tmp")
+            .join(format!("upload-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AppError::internal(format!("{}: {e}", dir.display())))?;
+        Ok(Upload {
+            dir,
+            files: Vec::new(),
+        })
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Largest schema or metadata file accepted (they are read whole).
+const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
+
+fn read_small(f: &DeliveryFile) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(&f.path)
+        .map_err(|e| format!("{}: {e}", f.name))?
+        .len();
+    if len > MAX_JSON_BYTES {
+        return Err(format!(
+            "{}: {len} bytes is too large for a JSON description (at most {MAX_JSON_BYTES})",
+            f.name
+        ));
+    }
+    std::fs::read(&f.path).map_err(|e| format!("{}: {e}", f.name))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,7 +143,7 @@ pub async fn deliver(
     state: &AppState,
     caller: &Caller,
     dataset_id: &str,
-    files: Vec<DeliveryFile>,
+    files: &[DeliveryFile],
 ) -> Result<DeliveryReport, AppError> {
     require(
         state,
@@ -137,7 +183,8 @@ pub async fn deliver(
     // Pair the files.
     let mut metadata: Option<serde_json::Value> = None;
     let mut schemas: Vec<(String, TableSchema)> = Vec::new();
-    let mut csvs: std::collections::BTreeMap<String, (String, Vec<u8>)> = Default::default();
+    let mut csvs: std::collections::BTreeMap<String, (String, std::path::PathBuf)> =
+        Default::default();
     let mut errors = Vec::new();
     for f in files {
         let base = f
@@ -147,7 +194,14 @@ pub async fn deliver(
             .unwrap_or(&f.name)
             .to_string();
         if base == "dataset.json" {
-            match serde_json::from_slice(&f.bytes) {
+            let bytes = match read_small(f) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match serde_json::from_slice(&bytes) {
                 Ok(v) => metadata = Some(v),
                 Err(e) => errors.push(format!(
                     "{base}: line {}, column {}: {e}",
@@ -156,7 +210,14 @@ pub async fn deliver(
                 )),
             }
         } else if let Some(table) = base.strip_suffix(".schema.json") {
-            match TableSchema::from_json(&f.bytes) {
+            let bytes = match read_small(f) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match TableSchema::from_json(&bytes) {
                 Ok(s) if s.name == table => schemas.push((base.clone(), s)),
                 Ok(s) => errors.push(format!(
                     "{base}: the schema is named {:?}, the file {table:?}",
@@ -165,7 +226,7 @@ pub async fn deliver(
                 Err(e) => errors.push(format!("{base}: {e}")),
             }
         } else if let Some(table) = base.strip_suffix(".csv") {
-            csvs.insert(table.to_string(), (base.clone(), f.bytes));
+            csvs.insert(table.to_string(), (base.clone(), f.path.clone()));
         } else {
             errors.push(format!("{base}: unexpected file (send T.csv with T.schema.json, and optionally dataset.json)"));
         }
@@ -198,7 +259,7 @@ pub async fn deliver(
     let mut reports = Vec::new();
     let mut failed = false;
     for (_, schema) in &schemas {
-        let Some((file, bytes)) = csvs.remove(&schema.name) else {
+        let Some((file, path)) = csvs.remove(&schema.name) else {
             continue;
         };
         let arrow_schema = std::sync::Arc::new(hdh_ingest::arrow_schema(schema));
@@ -211,10 +272,13 @@ pub async fn deliver(
         let file2 = file.clone();
         let handle = tokio::task::spawn_blocking(move || {
             let opts = hdh_ingest::IngestOptions::default();
+            let input = std::fs::File::open(&path).map_err(|e| {
+                hdh_ingest::IngestError::Sink(format!("cannot open the upload: {e}").into())
+            })?;
             hdh_ingest::ingest_csv(
                 &schema2,
                 &file2,
-                std::io::Cursor::new(bytes),
+                std::io::BufReader::with_capacity(1 << 20, input),
                 &Lookup,
                 &opts,
                 &mut |b| {
@@ -223,8 +287,18 @@ pub async fn deliver(
                 },
             )
         });
+        let mut write_error = None;
         while let Some(b) = rx.recv().await {
-            writer.write(&b).await?;
+            if let Err(e) = writer.write(&b).await {
+                write_error = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        if let Some(e) = write_error {
+            let _ = handle.await;
+            state.lake.abort(staging).await?;
+            return Err(e.into());
         }
         let report = handle
             .await
@@ -239,7 +313,10 @@ pub async fn deliver(
                 return Ok(rep);
             }
         };
-        state.lake.finish_table(&mut staging, writer).await?;
+        if let Err(e) = state.lake.finish_table(&mut staging, writer).await {
+            state.lake.abort(staging).await?;
+            return Err(e.into());
+        }
         failed |= report.error_count > 0;
         reports.push(report);
     }

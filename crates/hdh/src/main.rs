@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use futures::StreamExt;
 use hdh_server::{AppState, Config};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -318,6 +319,13 @@ async fn deliver(
     };
     let mut form = reqwest::multipart::Form::new();
     let mut n = 0;
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "uploading [{bar:40}] {bytes}/{total_bytes} ({eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for entry in
         std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
     {
@@ -326,11 +334,23 @@ async fn deliver(
         if !(name.ends_with(".csv") || name.ends_with(".json")) {
             continue;
         }
-        let bytes = std::fs::read(entry.path())
+        // Streamed from disk: a delivery of any size is sent with bounded memory.
+        let file = tokio::fs::File::open(entry.path())
+            .await
             .with_context(|| format!("cannot read {}", entry.path().display()))?;
+        let len = file.metadata().await?.len();
+        pb.inc_length(len);
+        let pb2 = pb.clone();
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    pb2.inc(c.len() as u64);
+                }
+            });
+        let body = reqwest::Body::wrap_stream(stream);
         form = form.part(
             "files",
-            reqwest::multipart::Part::bytes(bytes).file_name(name),
+            reqwest::multipart::Part::stream_with_length(body, len).file_name(name),
         );
         n += 1;
     }
@@ -341,6 +361,8 @@ async fn deliver(
         .multipart(form)
         .send()
         .await?;
+    pb.finish_and_clear();
+    eprintln!("validating and converting on the hub …");
     let status = resp.status();
     let body: serde_json::Value = resp.json().await?;
     let d = &body["delivery"];
