@@ -17,6 +17,8 @@ pub struct Config {
     /// Mark cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     pub session_hours: i64,
+    /// Memory and time a workspace query may use.
+    pub workspace_limits: hdh_workspace::Limits,
 }
 
 impl Config {
@@ -29,6 +31,7 @@ impl Config {
             max_result_rows: 10_000,
             secure_cookies: false,
             session_hours: 12,
+            workspace_limits: hdh_workspace::Limits::default(),
         }
     }
 }

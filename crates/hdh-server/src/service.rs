@@ -948,7 +948,7 @@ async fn session(
         }
     }
     Ok((
-        hdh_workspace::project_session(&state.lake, &pts).await?,
+        hdh_workspace::project_session(&state.lake, &pts, &state.config.workspace_limits).await?,
         person,
     ))
 }
@@ -963,7 +963,14 @@ pub async fn query(
     member_project(state, caller, project_id, "workspace.query").await?;
     let (ctx, _) = session(state, project_id).await?;
     let sql_logged: String = sql.chars().take(4000).collect();
-    match hdh_workspace::run_query(&ctx, sql, state.config.max_result_rows).await {
+    match hdh_workspace::run_query(
+        &ctx,
+        sql,
+        state.config.max_result_rows,
+        state.config.workspace_limits.timeout,
+    )
+    .await
+    {
         Ok(res) => {
             state
                 .store
@@ -1045,9 +1052,14 @@ pub async fn request_release(
             .await?;
         return Err(AppError::unprocessable(reason));
     }
-    let res = hdh_workspace::run_query(&ctx, sql, state.config.max_result_rows)
-        .await
-        .map_err(|e| AppError::unprocessable(e.to_string()))?;
+    let res = hdh_workspace::run_query(
+        &ctx,
+        sql,
+        state.config.max_result_rows,
+        state.config.workspace_limits.timeout,
+    )
+    .await
+    .map_err(|e| AppError::unprocessable(e.to_string()))?;
     if res.truncated {
         return Err(AppError::unprocessable(format!(
             "the result has more than {} rows: aggregate further",

@@ -47,12 +47,23 @@ pub enum QueryError {
     Invalid(String),
     #[error("query failed: {0}")]
     Failed(String),
+    #[error(
+        "the query ran longer than the workspace's limit of {0} s: filter on dates or aggregate first"
+    )]
+    TimedOut(u64),
+    #[error(
+        "the query needs more memory than the workspace allows: filter or aggregate further ({0})"
+    )]
+    TooBig(String),
 }
 
 impl QueryError {
     fn from_df(e: DataFusionError) -> QueryError {
         let msg = e.to_string();
         let lower = msg.to_lowercase();
+        if let DataFusionError::ResourcesExhausted(m) = e.find_root() {
+            return QueryError::TooBig(m.clone());
+        }
         if lower.contains("table") && lower.contains("not found") {
             QueryError::OutOfScope(clean(&msg))
         } else if lower.contains("not supported")
@@ -109,7 +120,26 @@ pub fn extraction_prefix(project_id: &str) -> String {
     format!("projects/{project_id}/extraction")
 }
 
-fn engine(lake: &Lake) -> Result<SessionContext, WorkspaceError> {
+/// Resources a workspace session may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Memory for query execution (sorts, joins, aggregations); beyond it a
+    /// query fails with a clear error instead of exhausting the hub.
+    pub memory_bytes: usize,
+    /// Wall-clock limit of one query.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 2 << 30,
+            timeout: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+fn engine(lake: &Lake, limits: &Limits) -> Result<SessionContext, WorkspaceError> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_bool(
@@ -119,7 +149,10 @@ fn engine(lake: &Lake) -> Result<SessionContext, WorkspaceError> {
         // SNDS tables and columns are upper case (ER_PRS_F.EXE_SOI_DTD) and
         // their users write them unquoted, as in SAS and Oracle.
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
-    let ctx = SessionContext::new_with_config(config);
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes, 1.0)
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
     let url =
         url::Url::parse(hdh_lake::LAKE_URL).map_err(|e| WorkspaceError::Spec(e.to_string()))?;
     ctx.register_object_store(&url, lake.object_store());
@@ -140,7 +173,7 @@ pub async fn provision(
     key: &ProjectKey,
     progress: &(dyn Fn(&str, u64) + Send + Sync),
 ) -> Result<Manifest, WorkspaceError> {
-    let ctx = engine(lake)?;
+    let ctx = engine(lake, &Limits::default())?;
     let mut staging = lake.begin_staging();
     let result = async {
         for t in &spec.tables {
@@ -244,8 +277,9 @@ pub struct ProjectTable {
 pub async fn project_session(
     lake: &Lake,
     tables: &[ProjectTable],
+    limits: &Limits,
 ) -> Result<SessionContext, WorkspaceError> {
-    let ctx = engine(lake)?;
+    let ctx = engine(lake, limits)?;
     for t in tables {
         ctx.register_parquet(
             TableReference::bare(t.name.as_str()),
@@ -272,8 +306,21 @@ pub struct QueryResult {
     pub truncated: bool,
 }
 
-/// Runs a read-only query and returns at most `max_rows` rows as text.
+/// Runs a read-only query and returns at most `max_rows` rows as text,
+/// within `timeout`.
 pub async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+    timeout: std::time::Duration,
+) -> Result<QueryResult, QueryError> {
+    match tokio::time::timeout(timeout, run_query_inner(ctx, sql, max_rows)).await {
+        Ok(r) => r,
+        Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
+    }
+}
+
+async fn run_query_inner(
     ctx: &SessionContext,
     sql: &str,
     max_rows: usize,

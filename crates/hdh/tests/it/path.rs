@@ -589,3 +589,23 @@ async fn openapi_lists_every_endpoint() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_over_its_time_limit_is_stopped_with_a_clear_error() {
+    let hub = crate::support::start_with(Db::Sqlite, |c| {
+        c.workspace_limits.timeout = std::time::Duration::from_nanos(1)
+    })
+    .await;
+    let (_, pid) = hub.authorised_project("researcher", json!([{ "dataset_id": "snds-demo", "table": "ER_PRS_F", "columns": ["BEN_NIR_PSA", "PRS_PAI_MNT"] }]), ("2021-01-01", "2023-12-31")).await;
+    let r = hub.login("researcher").await;
+    let q = hub.query(&r, &pid, "SELECT BEN_NIR_PSA, sum(PRS_PAI_MNT) FROM ER_PRS_F GROUP BY BEN_NIR_PSA ORDER BY 2 DESC").await;
+    assert_eq!(q.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", q.body);
+    assert!(
+        q.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the workspace's limit"),
+        "{}",
+        q.body
+    );
+}

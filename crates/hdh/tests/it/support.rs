@@ -60,8 +60,14 @@ pub async fn database_url(db: Db, dir: &std::path::Path) -> String {
 }
 
 pub async fn start(db: Db) -> Hub {
+    start_with(db, |_| {}).await
+}
+
+/// Starts a hub whose configuration `tweak` adjusts.
+pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Hub {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::new(dir.path().join("data"));
+    tweak(&mut cfg);
     if let Db::Postgres = db {
         cfg.database_url = Some(fresh_postgres().await);
     }
