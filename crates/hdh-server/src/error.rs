@@ -60,16 +60,28 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
+impl AppError {
+    /// What may be shown to the caller: internal errors are logged with a
+    /// reference and replaced by it, so no path, query or record leaks out.
+    pub fn public(self) -> AppError {
+        if !self.status.is_server_error() {
+            return self;
+        }
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        tracing::error!(code = self.code, reference = %reference, message = %self.message, "request failed");
+        AppError {
+            status: self.status,
+            code: self.code,
+            message: format!("internal error (reference {reference})"),
+            details: None,
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code, message = %self.message, "request failed");
-        }
-        (
-            self.status,
-            axum::Json(serde_json::json!({ "error": self })),
-        )
-            .into_response()
+        let e = self.public();
+        (e.status, axum::Json(serde_json::json!({ "error": e }))).into_response()
     }
 }
 

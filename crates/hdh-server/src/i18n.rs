@@ -227,6 +227,29 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("apply", "Appliquer", "Apply"),
     ("error", "Erreur", "Error"),
     ("back", "Retour", "Back"),
+    ("rows.count", "lignes", "rows"),
+    ("manifest", "Manifeste", "Manifest"),
+    ("primary_key", "Clé primaire", "Primary key"),
+    ("identifier.short", "ID personne", "person ID"),
+    (
+        "action.provisioned",
+        "Espace projet mis à disposition",
+        "Workspace provisioned",
+    ),
+    ("step.draft", "Brouillon", "Draft"),
+    ("step.submitted", "Complétude", "Completeness"),
+    ("step.ethics_review", "Comité éthique", "Ethics committee"),
+    ("step.authority_review", "Autorité", "Authority"),
+    ("step.authorised", "Mise à disposition", "Provisioning"),
+    ("step.active", "Projet actif", "Project active"),
+    ("rel.threshold", "seuil", "threshold"),
+    ("rel.counts", "Effectifs", "Counts"),
+    ("rel.keys", "Clés de regroupement", "Group keys"),
+    (
+        "error.internal",
+        "Erreur interne : l'incident est journalisé sous la référence",
+        "Internal error: the incident is logged under reference",
+    ),
 ];
 
 pub fn t(lang: Lang, key: &str) -> String {

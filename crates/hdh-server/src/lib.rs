@@ -94,6 +94,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_upload_bytes,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::localise_errors,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state);
     security_headers(app)

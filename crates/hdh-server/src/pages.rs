@@ -43,6 +43,11 @@ pub fn templates() -> Environment<'static> {
         "release.html",
         "audit.html"
     );
+    // "2026-11-22T18:28:54.123456Z" → "2026-11-22 18:28" (UTC).
+    env.add_filter("datetime", |v: String| -> String {
+        let s = v.replace('T', " ");
+        s.get(..16).map(|x| x.to_string()).unwrap_or(s)
+    });
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let lang = state
             .lookup("lang")
@@ -85,18 +90,47 @@ impl From<AppError> for PageError {
     }
 }
 
+/// An error page still to be rendered in the visitor's language (see [`localise_errors`]).
+#[derive(Clone)]
+struct ErrorPage {
+    status: u16,
+    message: String,
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if self.0.status == StatusCode::UNAUTHORIZED && self.0.code == "unauthenticated" {
             return Redirect::to("/login").into_response();
         }
-        let env = templates();
-        let body = env
-            .get_template("error.html")
-            .and_then(|t| t.render(context! { lang => "en", status => self.0.status.as_u16(), message => self.0.message.clone(), code => self.0.code }))
-            .unwrap_or_else(|_| self.0.message.clone());
-        (self.0.status, Html(body)).into_response()
+        let e = self.0.public();
+        let mut r = (e.status, Html(e.message.clone())).into_response();
+        r.extensions_mut().insert(ErrorPage {
+            status: e.status.as_u16(),
+            message: e.message,
+        });
+        r
     }
+}
+
+/// Renders error pages in the visitor's language.
+pub async fn localise_errors(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let jar = CookieJar::from_headers(req.headers());
+    let lang = lang_of(req.headers(), &jar, None);
+    let mut resp = next.run(req).await;
+    if let Some(ep) = resp.extensions_mut().remove::<ErrorPage>() {
+        let html = st
+            .templates
+            .get_template("error.html")
+            .and_then(|t| t.render(context! { lang => lang.code(), status => ep.status, message => ep.message.clone() }))
+            .unwrap_or(ep.message);
+        let status = resp.status();
+        return (status, Html(html)).into_response();
+    }
+    resp
 }
 
 type PageResult = Result<Response, PageError>;
@@ -369,7 +403,7 @@ async fn table(
         .into_iter()
         .find(|t| t.table_name == name)
         .ok_or_else(|| AppError::not_found(format!("table {name}")))?;
-    Ctx::new(&headers, jar, &q, c).render(&st, "table.html", context! { d => d, t => t, v => v })
+    Ctx::new(&headers, jar, &q, c).render(&st, "table.html", context! { d => d, tb => t, v => v })
 }
 
 async fn deliver_page(

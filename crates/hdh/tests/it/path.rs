@@ -475,6 +475,34 @@ async fn whole_path(db: Db) {
     }
     assert_eq!(stars, small);
 
+    // Every page of the path renders for the roles that use it.
+    let sec = hub.login("security").await;
+    for (token, path) in [
+        (None, "/".to_string()),
+        (None, "/catalogue?q=BEN_SEX_COD".to_string()),
+        (None, "/catalogue/snds-demo".to_string()),
+        (Some(&producer), "/deliver".to_string()),
+        (Some(&researcher), "/requests".to_string()),
+        (Some(&researcher), "/requests/new".to_string()),
+        (Some(&researcher), format!("/requests/{rid}")),
+        (Some(&secretariat), format!("/requests/{rid}?lang=fr")),
+        (Some(&researcher), format!("/projects/{pid}")),
+        (Some(&researcher), format!("/releases/{rel_id}")),
+        (Some(&checker), "/releases".to_string()),
+        (Some(&sec), "/audit?action=release.".to_string()),
+    ] {
+        let (status, html) = hub.page(token.map(String::as_str), &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+        assert!(html.contains("</html>"), "{path}");
+    }
+    // An error page says what went wrong without internal details.
+    let (status, html) = hub.page(Some(&other), &format!("/projects/{pid}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("not a member") && html.contains("</html>"),
+        "{html}"
+    );
+
     // 7. Audit: every step, in order, with refusals.
     let sec = hub.login("security").await;
     assert_eq!(

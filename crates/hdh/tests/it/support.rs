@@ -123,6 +123,16 @@ impl Hub {
         r.body["token"].as_str().unwrap().to_string()
     }
 
+    /// A page's status and HTML (signed in with a bearer token if given).
+    pub async fn page(&self, token: Option<&str>, p: &str) -> (StatusCode, String) {
+        let mut rq = self.http.get(self.url(p));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
     pub async fn get(&self, token: Option<&str>, p: &str) -> Resp {
         let mut rq = self.http.get(self.url(p));
         if let Some(t) = token {

@@ -1,0 +1,557 @@
+// End-to-end test of the hub's web pages in a real browser.
+//
+// Starts `hdh serve --demo` on a fresh data directory, drives Debian's
+// Chromium through Playwright and walks the whole path of a study: catalogue,
+// access request, review, workspace, output check, download, audit trail.
+// Each role acts in its own browser context (its own cookies).
+//
+// Env: HDH_BIN (the hub binary, default ../../target/debug/hdh),
+//      CHROMIUM (the browser, default /usr/bin/chromium).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const HDH_BIN = resolve(here, process.env.HDH_BIN || '../../target/debug/hdh');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ARTIFACTS = join(here, 'artifacts');
+const PASSWORD = 'demo-password';
+const OVERALL_TIMEOUT_MS = 180_000;
+const STEP_TIMEOUT_MS = 60_000;
+const HUB_START_TIMEOUT_MS = 90_000;
+
+const TITLE = 'Résidence et consommation de soins 2022';
+const SCOPE = [
+  'snds-demo|IR_BEN_R|BEN_NIR_PSA',
+  'snds-demo|IR_BEN_R|BEN_SEX_COD',
+  'snds-demo|IR_BEN_R|BEN_RES_DPT',
+  'snds-demo|ER_PRS_F|BEN_NIR_PSA',
+  'snds-demo|ER_PRS_F|EXE_SOI_DTD',
+  'snds-demo|ER_PRS_F|PRS_PAI_MNT',
+];
+const COUNT_SQL =
+  'SELECT BEN_RES_DPT, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT';
+
+// ---------------------------------------------------------------- the hub
+
+let hub; // ChildProcess
+let hubLog = '';
+let dataDir;
+let baseURL;
+let browser;
+const contexts = [];
+const serverErrors = []; // every 5xx response any page got
+
+function startHub() {
+  if (!existsSync(HDH_BIN)) {
+    throw new Error(`hub binary not found at ${HDH_BIN} (build it with \`cargo build -p hdh\` or set HDH_BIN)`);
+  }
+  dataDir = mkdtempSync(join(tmpdir(), 'hdh-browser-'));
+  // Keep the hub on its own fresh SQLite store whatever the caller's environment says.
+  const env = { ...process.env };
+  for (const k of ['HDH_DATABASE_URL', 'HDH_DATA_DIR', 'HDH_LISTEN', 'HDH_RELEASE_THRESHOLD']) delete env[k];
+  hub = spawn(
+    HDH_BIN,
+    ['serve', '--demo', '--demo-persons', '600', '--data-dir', dataDir, '--listen', '127.0.0.1:0'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`the hub did not start in ${HUB_START_TIMEOUT_MS} ms:\n${hubLog}`)),
+      HUB_START_TIMEOUT_MS,
+    );
+    let out = '';
+    hub.stdout.on('data', (chunk) => {
+      out += chunk;
+      hubLog += chunk;
+      const m = out.match(/hdh is listening on (http:\/\/[^\s]+?)\/?\s/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    hub.stderr.on('data', (chunk) => {
+      hubLog += chunk;
+    });
+    hub.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    hub.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the hub exited early (code ${code}, signal ${signal}):\n${hubLog}`));
+    });
+  });
+}
+
+function stopHub() {
+  if (hub && hub.exitCode === null && hub.signalCode === null) hub.kill('SIGKILL');
+}
+
+// Whatever happens (failure, timeout, Ctrl-C), do not leave the hub running.
+process.on('exit', stopHub);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    stopHub();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+// A hard bound on the whole file, beyond node:test's own timeouts.
+const watchdog = setTimeout(() => {
+  console.error(`browser test: overall timeout (${OVERALL_TIMEOUT_MS + 30_000} ms) reached, giving up`);
+  stopHub();
+  process.exit(1);
+}, OVERALL_TIMEOUT_MS + 30_000);
+watchdog.unref();
+
+// ---------------------------------------------------------------- helpers
+
+async function newPage() {
+  const context = await browser.newContext({ baseURL, locale: 'en-GB', acceptDownloads: true });
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(20_000);
+  context.on('response', (r) => {
+    if (r.status() >= 500) serverErrors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+  });
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** A fresh browser context signed in as `username`, on the home page. */
+async function signIn(username) {
+  const page = await newPage();
+  await page.goto('/login?lang=en');
+  await page.fill('#username', username);
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.click('main form button[type=submit]')]);
+  // The header shows the sign-out button of a signed-in user.
+  await page.locator('header form[action="/logout"] button').waitFor();
+  return page;
+}
+
+/** The first line of an error page's message (empty when there is none). */
+async function errorMessage(page) {
+  const el = page.locator('#error-message');
+  if ((await el.count()) === 0) return '';
+  return (await el.textContent()).split('\n')[0].trim();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+async function requestState(page) {
+  return page.locator('#request-state').getAttribute('data-state');
+}
+
+async function expectRequestState(page, state) {
+  try {
+    await page.locator(`#request-state[data-state="${state}"]`).waitFor();
+  } catch (e) {
+    const err = await errorMessage(page);
+    const now = (await page.locator('#request-state').count()) ? await requestState(page) : '(none)';
+    throw new Error(
+      `request state ${state} expected at ${page.url()}; state shown: ${now}${err ? `; error page: ${err}` : ''}`,
+      { cause: e },
+    );
+  }
+  assert.equal(await requestState(page), state);
+}
+
+/** Clicks the request action `name` in `#actions` (with a reason if given) and waits for the page to come back. */
+async function act(page, name, reason) {
+  const form = page.locator('#actions form').filter({ has: page.locator(`input[name=action][value="${name}"]`) });
+  assert.equal(await form.count(), 1, `action ${name} is offered (offered: ${await offeredActions(page)})`);
+  if (reason !== undefined) await form.locator('input[name=reason]').fill(reason);
+  // The action answers with a redirect to the same URL: wait for the new document's load event.
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/action') && r.request().method() === 'POST'),
+    page.waitForEvent('load'),
+    form.locator('button[type=submit]').click(),
+  ]);
+  assert.ok(resp.status() < 400, `action ${name}: HTTP ${resp.status()}`);
+}
+
+async function offeredActions(page) {
+  return page.locator('#actions input[name=action]').evaluateAll((xs) => xs.map((x) => x.value));
+}
+
+/** Runs `sql` in the project console; returns the response of the POST. */
+async function runSql(page, sql) {
+  await page.fill('#sql', sql);
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/query') && r.request().method() === 'POST'),
+    page.waitForEvent('load'),
+    page.locator('form[action$="/query"]').first().locator('button[type=submit]').click(),
+  ]);
+  return resp;
+}
+
+/** The cells' texts of a table's data rows (the first row holds the headers). */
+async function tableRows(locator) {
+  return locator.locator('tr').evaluateAll((trs) =>
+    trs.slice(1).map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent.trim())),
+  );
+}
+
+// ---------------------------------------------------------------- the path
+
+describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
+  // State carried from one step to the next.
+  let requestUrl;
+  let projectUrl;
+  let releaseUrl;
+  let researcher; // the researcher's page, kept across steps
+  let failed = false;
+  let chainBroken = false;
+
+  /**
+   * A step of the path. Steps of the chain (request → project → release)
+   * depend on each other: once one fails the later ones are skipped.
+   * Independent steps always run.
+   */
+  function step(name, fn, { chain = true } = {}) {
+    it(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
+      if (chain && chainBroken) {
+        t.skip('an earlier step of the path failed');
+        return;
+      }
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        if (chain) chainBroken = true;
+        throw e;
+      }
+    });
+  }
+
+  before(async () => {
+    rmSync(ARTIFACTS, { recursive: true, force: true });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    baseURL = await startHub();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 60_000,
+    });
+  });
+
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    if (browser) await browser.close().catch(() => {});
+    stopHub();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (failed && hubLog) console.error(`--- hub output ---\n${hubLog.slice(-4000)}`);
+  });
+
+  step('1a. anonymous: catalogue and search', async () => {
+    const page = await newPage();
+    await page.goto('/catalogue?lang=en');
+    await page.locator('main table').getByText('snds-demo', { exact: true }).waitFor();
+    await shot(page, '1-catalogue');
+
+    await page.fill('main input[name=q]', 'BEN_SEX_COD');
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('q') === 'BEN_SEX_COD'),
+      page.click('main form[action="/catalogue"] button[type=submit]'),
+    ]);
+    const hits = await tableRows(page.locator('#search-results'));
+    assert.ok(
+      hits.some((cells) => cells[2] === 'BEN_SEX_COD'),
+      `BEN_SEX_COD in #search-results: ${JSON.stringify(hits)}`,
+    );
+    await shot(page, '1-search');
+  }, { chain: false });
+
+  step('1b. anonymous: dataset page and table page (ER_PRS_F)', async () => {
+    const page = await newPage();
+    // Catalogue → dataset → table, by clicking links.
+    await page.goto('/catalogue');
+    await Promise.all([page.waitForURL('**/catalogue/snds-demo'), page.locator('main a[href="/catalogue/snds-demo"]').first().click()]);
+    await shot(page, '1-dataset');
+    await Promise.all([
+      page.waitForURL('**/catalogue/snds-demo/tables/ER_PRS_F'),
+      page.locator('#tables a[href$="/tables/ER_PRS_F"]').click(),
+    ]);
+    await shot(page, '1-table-ER_PRS_F');
+    const status = (await page.evaluate(() => document.title)).trim();
+    assert.ok(!/^\d{3} /.test(status), `the table page is not an error page: ${status}: ${await errorMessage(page)}`);
+    const vars = await tableRows(page.locator('#variables'));
+    const prs = vars.find((cells) => cells[0].startsWith('PRS_NAT_REF'));
+    assert.ok(prs, 'PRS_NAT_REF in #variables');
+    // Columns: variable, type, description, nomenclature.
+    assert.equal(prs[1], 'integer', `the type of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
+    assert.equal(prs[3], 'IR_NAT_V', `the nomenclature of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
+  }, { chain: false });
+
+  step('1c. anonymous: a wrong password is refused', async () => {
+    const page = await newPage();
+    await page.goto('/login');
+    await page.fill('#username', 'researcher');
+    await page.fill('#password', 'not-the-password');
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST'),
+      page.waitForEvent('load'),
+      page.click('main form button[type=submit]'),
+    ]);
+    assert.equal(resp.status(), 401);
+    await page.locator('#login-error').waitFor();
+    assert.ok((await page.locator('#login-error').textContent()).trim().length > 0);
+    // The username is kept, the password is not.
+    assert.equal(await page.inputValue('#username'), 'researcher');
+    assert.equal(await page.inputValue('#password'), '');
+    await shot(page, '1-login-error');
+  }, { chain: false });
+
+  step('2. researcher: request form (with a validation error), draft, submit', async () => {
+    researcher = await signIn('researcher');
+    const page = researcher;
+    await Promise.all([page.waitForURL('**/requests/new'), page.locator('main a[href="/requests/new"]').first().click()]);
+    await page.fill('#title', TITLE);
+    await page.fill('#purpose', '');
+    await page.fill('#public_interest', 'Mieux connaître le recours aux soins selon le lieu de résidence.');
+    await page.fill('#period_start', '2022-01-01');
+    await page.fill('#period_end', '2022-12-31');
+    await page.fill('#duration_months', '24');
+    for (const v of SCOPE) await page.locator(`input[name=cols][value="${v}"]`).check();
+    await shot(page, '2-request-form');
+
+    // An empty purpose: the form comes back with the error next to the field, the rest kept.
+    const [bad] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/requests/new') && r.request().method() === 'POST'),
+      page.waitForEvent('load'),
+      page.click('main form button[type=submit]'),
+    ]);
+    assert.equal(bad.status(), 422);
+    await page.locator('.field-error').first().waitFor();
+    const purposeError = page.locator('#purpose + .field-error');
+    assert.equal(await purposeError.count(), 1, 'a .field-error right after #purpose');
+    assert.equal(await page.inputValue('#title'), TITLE, 'title kept');
+    assert.equal(await page.inputValue('#period_start'), '2022-01-01', 'period start kept');
+    assert.equal(await page.inputValue('#duration_months'), '24', 'duration kept');
+    const checked = await page
+      .locator('input[name=cols]:checked')
+      .evaluateAll((xs) => xs.map((x) => x.value).sort());
+    assert.deepEqual(checked, [...SCOPE].sort(), 'ticked columns kept');
+    await shot(page, '2-request-form-error');
+
+    await page.fill('#purpose', 'Décrire la répartition des bénéficiaires par département de résidence.');
+    await Promise.all([
+      page.waitForURL(/\/requests\/[^/]+$/),
+      page.click('main form button[type=submit]'),
+    ]);
+    assert.ok(!page.url().endsWith('/requests/new'), `landed on the request page: ${page.url()}`);
+    requestUrl = new URL(page.url()).pathname;
+    await expectRequestState(page, 'draft');
+    assert.equal((await page.locator('main h1').textContent()).trim(), TITLE);
+    await act(page, 'submit');
+    await expectRequestState(page, 'submitted');
+  });
+
+  step('3. review: sent back, resubmitted, approved three times → active', async () => {
+    const secretariat = await signIn('secretariat');
+    // The secretariat finds the request in its review queue.
+    await secretariat.goto('/requests');
+    await Promise.all([
+      secretariat.waitForURL(`**${requestUrl}`),
+      secretariat.locator(`#to-review a[href="${requestUrl}"]`).click(),
+    ]);
+    await expectRequestState(secretariat, 'submitted');
+    const reason = 'Précisez la base légale du traitement.';
+    await act(secretariat, 'send_back', reason);
+    await expectRequestState(secretariat, 'sent_back');
+    const history = await tableRows(secretariat.locator('#history'));
+    assert.ok(
+      history.some((cells) => cells.includes(reason)),
+      `the reason is in #history: ${JSON.stringify(history)}`,
+    );
+
+    await researcher.goto(requestUrl);
+    await expectRequestState(researcher, 'sent_back');
+    assert.ok((await researcher.locator('#history').textContent()).includes(reason));
+    await act(researcher, 'submit');
+    await expectRequestState(researcher, 'submitted');
+
+    await secretariat.goto(requestUrl);
+    await act(secretariat, 'approve');
+    await expectRequestState(secretariat, 'ethics_review');
+
+    const committee = await signIn('committee');
+    await committee.goto(requestUrl);
+    await act(committee, 'approve');
+    await expectRequestState(committee, 'authority_review');
+
+    const authority = await signIn('authority');
+    await authority.goto(requestUrl);
+    await act(authority, 'approve');
+    await expectRequestState(authority, 'active');
+    await authority.locator('#project-link').waitFor();
+    await shot(authority, '3-request-active');
+
+    await researcher.goto(requestUrl);
+    await expectRequestState(researcher, 'active');
+    projectUrl = await researcher.locator('#project-link').getAttribute('href');
+    assert.match(projectUrl, /^\/projects\/[^/]+$/);
+  });
+
+  step('4. researcher: console, out-of-scope query, release request', async () => {
+    const page = researcher;
+    await Promise.all([page.waitForURL(`**${projectUrl}`), page.click('#project-link')]);
+    const extraction = await tableRows(page.locator('#extraction'));
+    assert.deepEqual(extraction.map((c) => c[0]).sort(), ['ER_PRS_F', 'IR_BEN_R']);
+
+    let resp = await runSql(page, COUNT_SQL);
+    assert.equal(resp.status(), 200);
+    await page.locator('#result').waitFor();
+    const rows = await tableRows(page.locator('#result'));
+    assert.ok(rows.length > 1, `#result has rows (${rows.length})`);
+    const headers = await page.locator('#result th').allTextContents();
+    assert.deepEqual(headers, ['BEN_RES_DPT', 'persons']);
+    await shot(page, '4-console-result');
+
+    resp = await runSql(page, 'SELECT * FROM ER_PHA_F');
+    assert.equal(resp.status(), 403);
+    await page.locator('#query-error').waitFor();
+    const err = await page.locator('#query-error').textContent();
+    assert.match(err, /scope/i, `#query-error mentions the scope: ${err}`);
+    assert.equal(await page.locator('#result').count(), 0);
+    // The query stays in the console for the researcher to fix.
+    assert.equal(await page.inputValue('#sql'), 'SELECT * FROM ER_PHA_F');
+    await shot(page, '4-console-out-of-scope');
+
+    resp = await runSql(page, COUNT_SQL);
+    assert.equal(resp.status(), 200);
+    await page.fill('#description', 'Bénéficiaires par département de résidence');
+    await Promise.all([
+      page.waitForURL(/\/releases\/[^/]+$/),
+      page.click('form[action$="/releases"] button[type=submit]'),
+    ]);
+    releaseUrl = new URL(page.url()).pathname;
+    await page.locator('#release-state[data-state="pending_review"]').waitFor();
+    const suppressed = Number((await page.locator('#suppressed-count').textContent()).trim());
+    assert.ok(suppressed > 0, `#suppressed-count > 0 (got ${suppressed})`);
+    assert.equal(await page.locator('#download').count(), 0, 'no download before the check');
+    await shot(page, '4-release-pending');
+  });
+
+  step('5. researcher2 (not a member) is refused the project', async () => {
+    const page = await signIn('researcher2');
+    const resp = await page.goto(projectUrl);
+    assert.equal(resp.status(), 403);
+    await page.locator('#error-message').waitFor();
+    assert.equal(await page.locator('#sql').count(), 0, 'no console on the error page');
+    await shot(page, '5-researcher2-forbidden');
+  });
+
+  step('6. checker approves; researcher downloads the checked CSV', async () => {
+    const checker = await signIn('checker');
+    await checker.goto('/releases');
+    await Promise.all([
+      checker.waitForURL(`**${releaseUrl}`),
+      checker.locator(`#queue a[href="${releaseUrl}"]`).click(),
+    ]);
+    await checker.locator('#decision').waitFor();
+    await Promise.all([
+      checker.waitForResponse((r) => r.url().endsWith('/decision') && r.request().method() === 'POST'),
+      checker.locator('#decision form').filter({ has: checker.locator('input[name=decision][value=approve]') }).locator('button').click(),
+    ]);
+    await checker.locator('#release-state[data-state="approved"]').waitFor();
+    assert.equal(await checker.locator('#decision').count(), 0, 'no decision form once decided');
+
+    const page = researcher;
+    await page.goto(releaseUrl);
+    await page.locator('#release-state[data-state="approved"]').waitFor();
+    await page.locator('#download').waitFor();
+    await shot(page, '6-release-approved');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.match(download.suggestedFilename(), /\.csv$/);
+    const path = await download.path();
+    const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
+    assert.equal(lines[0], 'BEN_RES_DPT,persons');
+    assert.ok(lines.length > 2, `the CSV has data rows (${lines.length - 1})`);
+    let stars = 0;
+    for (const line of lines.slice(1)) {
+      const count = line.slice(line.lastIndexOf(',') + 1).trim();
+      if (count === '*') {
+        stars += 1;
+        continue;
+      }
+      assert.match(count, /^\d+$/, `a count or *: ${JSON.stringify(line)}`);
+      assert.ok(Number(count) >= 10, `no count below 10: ${JSON.stringify(line)}`);
+    }
+    assert.ok(stars > 0, 'some cells are suppressed (*)');
+  });
+
+  step('7. security officer: audit trail and its filter', async () => {
+    const page = await signIn('security');
+    await Promise.all([page.waitForURL('**/audit'), page.click('header a[href="/audit"]')]);
+    const events = await tableRows(page.locator('#audit-events'));
+    const actions = new Set(events.map((c) => c[4]));
+    for (const a of [
+      'request.submit',
+      'request.send_back',
+      'workspace.provision',
+      'workspace.query',
+      'release.request',
+      'release.approve',
+      'release.download',
+    ]) {
+      assert.ok(actions.has(a), `${a} in #audit-events (have: ${[...actions].sort().join(', ')})`);
+    }
+    assert.ok(
+      events.some((c) => c[4] === 'workspace.query' && c[7] === 'denied'),
+      'a denied workspace.query',
+    );
+    assert.ok(
+      events.some((c) => c[2] === 'researcher2' && c[7] === 'denied'),
+      "researcher2's refused visit of the project is in the trail",
+    );
+    await shot(page, '7-audit');
+
+    await page.fill('#action', 'release.');
+    await Promise.all([
+      page.waitForURL((u) => u.searchParams.get('action') === 'release.'),
+      page.click('main form[action="/audit"] button[type=submit]'),
+    ]);
+    assert.equal(await page.inputValue('#action'), 'release.', 'the filter stays in the form');
+    const filtered = await tableRows(page.locator('#audit-events'));
+    assert.ok(filtered.length >= 3, `release events listed (${filtered.length})`);
+    for (const c of filtered) assert.ok(c[4].startsWith('release.'), `only release events: ${c[4]}`);
+    await shot(page, '7-audit-filtered');
+  });
+
+  step('8. French pages', async () => {
+    const page = await newPage();
+    await page.goto('/catalogue?lang=fr');
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.equal((await page.locator('main h1').textContent()).trim(), 'Catalogue');
+    assert.equal((await page.locator('main form[action="/catalogue"] button').textContent()).trim(), 'Rechercher');
+    await shot(page, '8-catalogue-fr');
+    // The cookie remembers the language.
+    await page.goto('/catalogue');
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.equal((await page.locator('main form[action="/catalogue"] button').textContent()).trim(), 'Rechercher');
+  }, { chain: false });
+
+  step('9. no page answered with a server error', async () => {
+    assert.deepEqual(serverErrors, [], 'responses with a 5xx status');
+  }, { chain: false });
+});
