@@ -1114,16 +1114,20 @@ pub async fn request_release(
     Ok(rel)
 }
 
+async fn release_by_id(state: &AppState, id: &str) -> Result<ReleaseRequest, AppError> {
+    state
+        .store
+        .release(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("release {id}")))
+}
+
 pub async fn view_release(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<ReleaseRequest, AppError> {
-    let r = state
-        .store
-        .release(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    let r = release_by_id(state, id).await?;
     if caller.has(Role::Checker)
         || state
             .store
@@ -1157,11 +1161,7 @@ pub async fn decide_release(
         "release.refuse"
     };
     require(state, caller, Role::Checker, action, "release", Some(id)).await?;
-    let r = state
-        .store
-        .release(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    let r = release_by_id(state, id).await?;
     if r.requester_id == caller.user.id {
         return Err(deny(
             state,
@@ -1213,11 +1213,7 @@ pub async fn download_release(
     caller: &Caller,
     id: &str,
 ) -> Result<(String, Vec<u8>), AppError> {
-    let r = state
-        .store
-        .release(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("release {id}")))?;
+    let r = release_by_id(state, id).await?;
     if !state
         .store
         .is_member(&r.project_id, &caller.user.id)
