@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -319,6 +319,51 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.equal(await page.inputValue('#username'), 'researcher');
     assert.equal(await page.inputValue('#password'), '');
     await shot(page, '1-login-error');
+  }, { chain: false });
+
+  step('1d. producer: delivers a dataset through the web page; a bad file is rejected whole', async () => {
+    const page = await signIn('producer');
+    const dir = mkdtempSync(join(tmpdir(), 'hdh-delivery-'));
+    const schema = JSON.stringify({
+      name: 'STAYS',
+      title: 'Hospital stays (browser test)',
+      fields: [
+        { name: 'STAY_ID', type: 'string', constraints: { required: true } },
+        { name: 'SEX', type: 'integer', constraints: { enum: [1, 2] } },
+        { name: 'DGN_PAL', type: 'string', nomenclature: 'MS_CIM_V' },
+        { name: 'ENTRY', type: 'date' },
+      ],
+      primaryKey: ['STAY_ID'],
+    });
+    writeFileSync(join(dir, 'STAYS.schema.json'), schema);
+    const deliver = async (csv) => {
+      writeFileSync(join(dir, 'STAYS.csv'), csv);
+      await page.goto('/deliver');
+      await page.fill('#dataset_id', 'stays-web');
+      await page.setInputFiles('#files', [join(dir, 'STAYS.schema.json'), join(dir, 'STAYS.csv')]);
+      const [resp] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/deliver') && r.request().method() === 'POST'),
+        page.waitForEvent('load'),
+        page.click('main form button[type=submit]'),
+      ]);
+      await page.locator('#delivery-result').waitFor();
+      return resp.status();
+    };
+    // A code outside the nomenclature on line 3: rejected, with file, line, column, reason.
+    assert.equal(await deliver('STAY_ID,SEX,DGN_PAL,ENTRY\nS1,1,E11,2022-03-01\nS2,2,ZZZ9,2022-04-12\n'), 422);
+    const errors = await tableRows(page.locator('table.errors'));
+    assert.ok(
+      errors.some((c) => c[0] === 'STAYS.csv' && c[1] === '3' && c[2] === '3' && c[3] === 'DGN_PAL' && c[4].includes('MS_CIM_V')),
+      `the error names file, line, column, field and reason: ${JSON.stringify(errors)}`,
+    );
+    await shot(page, '1-delivery-rejected');
+    // Nothing reached the catalogue.
+    assert.equal((await page.request.get('/api/datasets/stays-web')).status(), 404);
+    // The corrected file is published as version 1.
+    assert.equal(await deliver('STAY_ID,SEX,DGN_PAL,ENTRY\nS1,1,E11,2022-03-01\nS2,2,J189,2022-04-12\n'), 200);
+    assert.match(await page.locator('#delivery-result').textContent(), /stays-web v1/);
+    await shot(page, '1-delivery-accepted');
+    rmSync(dir, { recursive: true, force: true });
   }, { chain: false });
 
   step('2. researcher: request form (with a validation error), draft, submit', async () => {

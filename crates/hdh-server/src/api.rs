@@ -45,8 +45,8 @@ pub fn routes() -> Router<AppState> {
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
     paths(login, logout, me, datasets, dataset, deliver, search, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
-    components(schemas(LoginInput, RequestInput, ActionInput, QueryInput, ReleaseInput, DecisionInput, ErrorBody)),
-    modifiers(&BearerAuth)
+    components(schemas(LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
+    modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
 
@@ -62,6 +62,110 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Adds to every operation the error answers the API gives for it: 401 where
+/// a bearer token is needed, 400/415/422 where a body is parsed, 404 where the
+/// path names an object. They all carry the same JSON error envelope.
+struct CommonErrors;
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                let mut add = |code: &str, what: &str| {
+                    responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(what));
+                };
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "no valid bearer token");
+                }
+                if let Some(body) = &op.request_body {
+                    add("400", "the body cannot be read");
+                    add("422", "the body is not valid for this operation");
+                    if body.content.contains_key("application/json") {
+                        add("415", "the body is not sent as application/json");
+                    }
+                }
+                let has_path_param = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
+                if has_path_param {
+                    add("404", "no such object");
+                }
+                let has_query = op
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+                if has_query {
+                    add("400", "a query parameter is not valid");
+                }
+            }
+        }
+    }
+}
+
+/// A JSON body whose rejections (wrong content type, malformed JSON, missing
+/// fields) are answered in the API's JSON error envelope.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => {
+                let status = rej.status();
+                let code = match status.as_u16() {
+                    415 => "unsupported_media_type",
+                    422 => "invalid",
+                    _ => "bad_request",
+                };
+                Err(AppError::new(status, code, rej.body_text()))
+            }
+        }
+    }
+}
+
+/// Query parameters whose rejections are answered in the JSON error envelope.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(AppError::bad_request(rej.body_text())),
+        }
+    }
+}
+
 async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
@@ -72,6 +176,17 @@ async fn openapi() -> impl IntoResponse {
 struct ErrorBody {
     #[schema(value_type = Object)]
     error: Value,
+}
+
+/// One table of a request's scope: the exact columns needed.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ScopeItemDoc {
+    pub dataset_id: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    /// The dataset version; the latest when omitted (the request then pins it).
+    pub version: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -85,7 +200,7 @@ pub struct LoginInput {
 async fn login(
     State(st): State<AppState>,
     ClientAddr(client): ClientAddr,
-    Json(i): Json<LoginInput>,
+    ApiJson(i): ApiJson<LoginInput>,
 ) -> Result<Json<Value>, AppError> {
     let s = crate::auth::sign_in(&st, &i.username, &i.password, client).await?;
     Ok(Json(json!({ "token": s.token, "user": s.user })))
@@ -143,8 +258,9 @@ async fn deliver(
     State(st): State<AppState>,
     Path(id): Path<String>,
     c: Caller,
-    mp: Multipart,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<impl IntoResponse, AppError> {
+    let mp = mp.map_err(|e| AppError::bad_request(e.body_text()))?;
     let (upload, fields) = read_upload(&st, mp).await?;
     c.check_csrf(fields.get("csrf").map(String::as_str))?;
     let rep = service::deliver(&st, &c, &id, &upload.files).await?;
@@ -223,7 +339,7 @@ struct SearchQ {
 #[utoipa::path(get, path = "/api/search", params(SearchQ), responses((status = 200, body = Object)))]
 async fn search(
     State(st): State<AppState>,
-    Query(q): Query<SearchQ>,
+    ApiQuery(q): ApiQuery<SearchQ>,
 ) -> Result<Json<Value>, AppError> {
     let hits = st.store.search(q.q.as_deref().unwrap_or("")).await?;
     Ok(Json(json!({ "hits": hits })))
@@ -242,7 +358,7 @@ async fn list_requests(State(st): State<AppState>, c: Caller) -> Result<Json<Val
 async fn create_request(
     State(st): State<AppState>,
     c: Caller,
-    Json(i): Json<RequestInput>,
+    ApiJson(i): ApiJson<RequestInput>,
 ) -> Result<impl IntoResponse, AppError> {
     let r = service::create_request(&st, &c, i).await?;
     Ok((
@@ -265,10 +381,23 @@ async fn get_request(
     ))
 }
 
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    Submit,
+    Withdraw,
+    Approve,
+    SendBack,
+    Refuse,
+    Close,
+    /// Retries building the workspace of an authorised request (authority or admin).
+    Provision,
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ActionInput {
-    /// submit, withdraw, approve, send_back, refuse, close
-    pub action: String,
+    pub action: ActionName,
+    /// Required to send back or refuse.
     pub reason: Option<String>,
 }
 
@@ -278,10 +407,24 @@ async fn act(
     State(st): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    Json(i): Json<ActionInput>,
+    ApiJson(i): ApiJson<ActionInput>,
 ) -> Result<Json<Value>, AppError> {
-    let action = RequestAction::parse(&i.action, i.reason)?;
-    let r = service::act_on_request(&st, &c, &id, action).await?;
+    let r = match i.action {
+        ActionName::Provision => service::retry_provisioning(&st, &c, &id).await?,
+        other => {
+            let name = match other {
+                ActionName::Submit => "submit",
+                ActionName::Withdraw => "withdraw",
+                ActionName::Approve => "approve",
+                ActionName::SendBack => "send_back",
+                ActionName::Refuse => "refuse",
+                ActionName::Close => "close",
+                ActionName::Provision => "provision",
+            };
+            let action = RequestAction::parse(name, i.reason)?;
+            service::act_on_request(&st, &c, &id, action).await?
+        }
+    };
     let project = st.store.project_for_request(&id).await?;
     Ok(Json(json!({ "request": r, "project": project })))
 }
@@ -316,7 +459,7 @@ async fn query(
     State(st): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    Json(i): Json<QueryInput>,
+    ApiJson(i): ApiJson<QueryInput>,
 ) -> Result<Json<Value>, AppError> {
     let res = service::query(&st, &c, &id, &i.sql).await?;
     Ok(Json(json!({ "result": res })))
@@ -347,7 +490,7 @@ async fn request_release(
     State(st): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    Json(i): Json<ReleaseInput>,
+    ApiJson(i): ApiJson<ReleaseInput>,
 ) -> Result<impl IntoResponse, AppError> {
     let r = service::request_release(&st, &c, &id, &i.sql, &i.description).await?;
     Ok((
@@ -387,10 +530,17 @@ async fn release(
     ))
 }
 
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Refuse,
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct DecisionInput {
-    /// approve or refuse
-    pub decision: String,
+    pub decision: Decision,
+    /// Required to refuse.
     pub reason: Option<String>,
 }
 
@@ -400,17 +550,9 @@ async fn decide(
     State(st): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
-    Json(i): Json<DecisionInput>,
+    ApiJson(i): ApiJson<DecisionInput>,
 ) -> Result<Json<Value>, AppError> {
-    let approve = match i.decision.as_str() {
-        "approve" => true,
-        "refuse" => false,
-        other => {
-            return Err(AppError::unprocessable(format!(
-                "decision {other:?}: expected approve or refuse"
-            )));
-        }
-    };
+    let approve = i.decision == Decision::Approve;
     Ok(Json(
         json!({ "release": service::decide_release(&st, &c, &id, approve, i.reason).await? }),
     ))
@@ -437,12 +579,19 @@ async fn download(
 }
 
 /// The audit trail, newest first (security officer).
-#[utoipa::path(get, path = "/api/audit", params(("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("project" = Option<String>, Query), ("outcome" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/audit", params(("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("project" = Option<String>, Query), ("outcome" = Option<String>, Query), ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<i64>, Query, minimum = 1, maximum = 10000)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 async fn audit(
     State(st): State<AppState>,
     c: Caller,
-    Query(f): Query<hdh_store::AuditFilter>,
+    ApiQuery(f): ApiQuery<hdh_store::AuditFilter>,
 ) -> Result<Json<Value>, AppError> {
+    if let Some(l) = f.limit
+        && !(1..=10_000).contains(&l)
+    {
+        return Err(AppError::bad_request(format!(
+            "limit {l}: between 1 and 10000"
+        )));
+    }
     Ok(Json(
         json!({ "events": service::audit_trail(&st, &c, &f).await? }),
     ))

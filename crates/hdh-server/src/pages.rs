@@ -538,6 +538,7 @@ async fn new_request(
                     dataset_id: d.into(),
                     table: t.into(),
                     columns: vec![col.into()],
+                    version: None,
                 }),
             }
         }

@@ -449,7 +449,7 @@ pub struct RequestInput {
     pub purpose: String,
     pub public_interest: String,
     /// Tables and exact columns needed.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<crate::api::ScopeItemDoc>)]
     pub scope: Vec<ScopeItem>,
     /// ISO date (YYYY-MM-DD).
     pub period_start: String,
@@ -509,16 +509,28 @@ fn validate_request(input: &RequestInput) -> Vec<(String, String)> {
     e
 }
 
+/// Checks a scope against the catalogue and pins each item to a dataset
+/// version (the latest unless one is named). Returns the field errors and the
+/// pinned scope.
 async fn check_scope(
     state: &AppState,
     scope: &[ScopeItem],
-) -> Result<Vec<(String, String)>, AppError> {
+) -> Result<(Vec<(String, String)>, Vec<ScopeItem>), AppError> {
     let mut e = Vec::new();
+    let mut pinned = Vec::new();
     for item in scope {
-        let Some(v) = state.store.latest_version(&item.dataset_id).await? else {
+        let versions = state.store.versions(&item.dataset_id).await?;
+        let v = match item.version {
+            None => versions.first(),
+            Some(n) => versions.iter().find(|v| v.version == n),
+        };
+        let Some(v) = v else {
             e.push((
                 "scope".into(),
-                format!("unknown dataset {:?}", item.dataset_id),
+                match item.version {
+                    Some(n) => format!("dataset {:?} has no version {n}", item.dataset_id),
+                    None => format!("unknown dataset {:?}", item.dataset_id),
+                },
             ));
             continue;
         };
@@ -526,7 +538,10 @@ async fn check_scope(
         let Some(t) = tables.iter().find(|t| t.table_name == item.table) else {
             e.push((
                 "scope".into(),
-                format!("dataset {} has no table {:?}", item.dataset_id, item.table),
+                format!(
+                    "dataset {} v{} has no table {:?}",
+                    item.dataset_id, v.version, item.table
+                ),
             ));
             continue;
         };
@@ -538,8 +553,12 @@ async fn check_scope(
                 ));
             }
         }
+        pinned.push(ScopeItem {
+            version: Some(v.version),
+            ..item.clone()
+        });
     }
-    Ok(e)
+    Ok((e, pinned))
 }
 
 fn invalid_fields(errors: Vec<(String, String)>) -> AppError {
@@ -593,10 +612,15 @@ pub async fn create_request(
         ..input
     };
     let mut errors = validate_request(&input);
-    errors.extend(check_scope(state, &input.scope).await?);
+    let (scope_errors, pinned) = check_scope(state, &input.scope).await?;
+    errors.extend(scope_errors);
     if !errors.is_empty() {
         return Err(invalid_fields(errors));
     }
+    let input = RequestInput {
+        scope: pinned,
+        ..input
+    };
     let r = AccessRequest {
         id: uuid::Uuid::now_v7().to_string(),
         applicant_id: caller.user.id.clone(),
@@ -770,7 +794,7 @@ pub async fn act_on_request(
     tx.audit(&ev).await?;
     tx.commit().await?;
     if next == AccessRequestState::Authorised {
-        provision(state, &r).await?;
+        provision_audited(state, &r).await?;
         return state
             .store
             .request(id)
@@ -778,6 +802,70 @@ pub async fn act_on_request(
             .ok_or_else(|| AppError::not_found(id.to_string()));
     }
     Ok(r)
+}
+
+/// Provisions; a failure is audited (the authorisation stays recorded and the
+/// authority or an administrator can retry with the `provision` action).
+async fn provision_audited(state: &AppState, r: &AccessRequest) -> Result<Project, AppError> {
+    match provision(state, r).await {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            let mut ev = hdh_model::AuditEvent::new("workspace.provision", "access_request")
+                .object(&r.id)
+                .outcome(Outcome::Failed)
+                .details(serde_json::json!({ "error": e.message }));
+            ev.role = Some("hub".into());
+            state.store.audit(&ev).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Retries the provisioning of an authorised request whose workspace could
+/// not be built (authority or administrator).
+pub async fn retry_provisioning(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<AccessRequest, AppError> {
+    if !(caller.has(Role::Authority) || caller.has(Role::Admin)) {
+        return Err(deny(
+            state,
+            caller,
+            "request.provision",
+            "access_request",
+            Some(id),
+            "retrying a provisioning needs the authority or admin role".into(),
+        )
+        .await);
+    }
+    let r = state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    if r.state != AccessRequestState::Authorised
+        || state.store.project_for_request(id).await?.is_some()
+    {
+        return Err(AppError::conflict(format!(
+            "request {id} is {}, not awaiting provisioning",
+            r.state
+        )));
+    }
+    state
+        .store
+        .audit(
+            &caller
+                .event("request.provision", "access_request")
+                .object(id),
+        )
+        .await?;
+    provision_audited(state, &r).await?;
+    state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(id.to_string()))
 }
 
 /// Builds the project's extraction and opens its workspace.
@@ -794,14 +882,21 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
         tables: vec![],
     };
     for item in &r.scope {
-        let v = state
-            .store
-            .latest_version(&item.dataset_id)
-            .await?
-            .ok_or_else(|| {
-                AppError::internal(format!("dataset {} has no version", item.dataset_id))
-            })?;
-        let tables = state.store.tables(&item.dataset_id, v.version).await?;
+        // The pinned version (requests made before pinning: the latest).
+        let version = match item.version {
+            Some(n) => n,
+            None => {
+                state
+                    .store
+                    .latest_version(&item.dataset_id)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::internal(format!("dataset {} has no version", item.dataset_id))
+                    })?
+                    .version
+            }
+        };
+        let tables = state.store.tables(&item.dataset_id, version).await?;
         let t = tables
             .iter()
             .find(|t| t.table_name == item.table)
@@ -817,7 +912,7 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
         spec.tables.push(TableSpec {
             name: item.table.clone(),
             dataset_id: item.dataset_id.clone(),
-            dataset_version: v.version,
+            dataset_version: version,
             source_path: t.object_path.clone(),
             person_columns: t
                 .schema

@@ -451,6 +451,10 @@ pub struct ScopeItem {
     pub dataset_id: String,
     pub table: String,
     pub columns: Vec<String>,
+    /// The dataset version the request is about. Pinned when the request is
+    /// created, so that what is reviewed is what gets provisioned.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -637,3 +637,139 @@ async fn a_query_over_its_time_limit_is_stopped_with_a_clear_error() {
         q.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_provisioned_from_the_version_it_was_reviewed_on() {
+    let hub = start(Db::Sqlite).await;
+    let r = hub.login("researcher").await;
+    let created = hub
+        .post(
+            Some(&r),
+            "/api/requests",
+            json!({ "title": "Pinned version", "purpose": "p", "public_interest": "q", "duration_months": 12,
+                    "period_start": "2021-01-01", "period_end": "2023-12-31",
+                    "scope": [{ "dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["BEN_SEX_COD"] }] }),
+        )
+        .await;
+    assert_eq!(
+        created.body["request"]["scope"][0]["version"], 1,
+        "the scope is pinned to the version reviewed"
+    );
+    let id = created.body["request"]["id"].as_str().unwrap().to_string();
+    hub.act(&r, &id, "submit", None).await;
+    for who in ["secretariat", "committee"] {
+        let t = hub.login(who).await;
+        assert_eq!(
+            hub.act(&t, &id, "approve", None).await.status,
+            StatusCode::OK
+        );
+    }
+    // Meanwhile the producer delivers a version 2 without IR_BEN_R.
+    let producer = hub.login("producer").await;
+    let ds = hub.get(None, "/api/datasets/snds-demo").await;
+    let pha = ds.body["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table_name"] == "IR_PHA_R")
+        .unwrap();
+    let schema = serde_json::to_vec(&pha["schema"]).unwrap();
+    let csv =
+        b"PHA_CIP_C13,PHA_ATC_C07,PHA_ATC_L07,PHA_NOM_PA\n3400930000017,N02BE01,PARACETAMOL,X\n"
+            .to_vec();
+    let v2 = hub
+        .deliver(
+            &producer,
+            "snds-demo",
+            vec![("IR_PHA_R.schema.json", schema), ("IR_PHA_R.csv", csv)],
+        )
+        .await;
+    assert_eq!(v2.body["delivery"]["version"], 2, "{}", v2.body);
+    // The authorisation provisions from version 1.
+    let a = hub.login("authority").await;
+    let done = hub.act(&a, &id, "approve", None).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["request"]["state"], "active");
+    let pid = done.body["project"]["id"].as_str().unwrap();
+    let q = hub
+        .query(&r, pid, "SELECT count(*) AS n FROM IR_BEN_R")
+        .await;
+    assert_eq!(
+        q.body["result"]["rows"][0][0]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap(),
+        crate::support::PERSONS
+    );
+    // Nothing left to provision: a retry is a conflict; a researcher may not retry.
+    assert_eq!(
+        hub.act(&a, &id, "provision", None).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        hub.act(&r, &id, "provision", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_errors_use_one_json_envelope() {
+    let hub = start(Db::Sqlite).await;
+    // Not JSON, wrong content type, wrong shape: each a JSON error with a code.
+    let cases = [
+        (hub.http.post(hub.url("/api/login")).body("username=x"), 415),
+        (
+            hub.http
+                .post(hub.url("/api/login"))
+                .header("content-type", "application/json")
+                .body("{"),
+            400,
+        ),
+        (
+            hub.http
+                .post(hub.url("/api/login"))
+                .json(&json!({ "username": {} })),
+            422,
+        ),
+    ];
+    for (rq, status) in cases {
+        let r = rq.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+            "{body}"
+        );
+    }
+    let sec = hub.login("security").await;
+    for q in ["limit=0", "limit=10001", "limit=abc"] {
+        let r = hub.get(Some(&sec), &format!("/api/audit?{q}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(r.body["error"]["message"].is_string());
+    }
+    let r = hub
+        .post(
+            Some(&sec),
+            "/api/releases/x/decision",
+            json!({ "decision": "maybe" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The document lists these answers.
+    let doc = hub.get(None, "/api/openapi.json").await.body;
+    let login = &doc["paths"]["/api/login"]["post"]["responses"];
+    for code in ["400", "415", "422", "401"] {
+        assert!(login.get(code).is_some(), "login documents {code}");
+    }
+    assert!(
+        doc["paths"]["/api/releases/{id}/download"]["get"]["responses"]
+            .get("404")
+            .is_some()
+    );
+    assert!(
+        doc["paths"]["/api/requests"]["get"]["responses"]
+            .get("401")
+            .is_some()
+    );
+}

@@ -69,6 +69,7 @@ async fn suite(db: Db) {
             dataset_id: "d".into(),
             table: "T".into(),
             columns: vec!["A".into(), "B".into()],
+            version: Some(1),
         }],
         period_start: "2022-01-01".into(),
         period_end: "2022-12-31".into(),
