@@ -23,15 +23,19 @@ pub struct Config {
 
 impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir: PathBuf = data_dir.into();
         Config {
-            data_dir: data_dir.into(),
+            workspace_limits: hdh_workspace::Limits {
+                spill_dir: Some(data_dir.join("tmp").join("spill")),
+                ..Default::default()
+            },
+            data_dir,
             database_url: None,
             release_threshold: 10,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
             secure_cookies: false,
             session_hours: 12,
-            workspace_limits: hdh_workspace::Limits::default(),
         }
     }
 }

@@ -1011,6 +1011,57 @@ async fn member_project(
     }
 }
 
+/// A project the caller may work in now: a member, the request still active,
+/// and the authorised duration not over. (Members keep read access to the
+/// project page and its releases after it closes.)
+async fn open_project(
+    state: &AppState,
+    caller: &Caller,
+    project_id: &str,
+    action: &str,
+) -> Result<Project, AppError> {
+    let p = member_project(state, caller, project_id, action).await?;
+    let r = state
+        .store
+        .request(&p.request_id)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("project {project_id} has no request")))?;
+    let refuse = |why: String| async {
+        let ev = caller
+            .event(action, "project")
+            .object(project_id)
+            .project(project_id)
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({ "reason": why }));
+        state.store.audit(&ev).await?;
+        Err::<Project, AppError>(AppError::forbidden(why))
+    };
+    if r.state != AccessRequestState::Active {
+        return refuse(format!(
+            "project {project_id} is {}: its workspace is closed",
+            r.state
+        ))
+        .await;
+    }
+    let started = chrono::DateTime::parse_from_rfc3339(&p.created_at).map_err(|e| {
+        AppError::internal(format!(
+            "project {project_id} start {:?}: {e}",
+            p.created_at
+        ))
+    })?;
+    let months = u32::try_from(r.duration_months).unwrap_or(0);
+    if let Some(end) = started.checked_add_months(chrono::Months::new(months))
+        && chrono::Utc::now() > end
+    {
+        return refuse(format!(
+            "the authorisation of project {project_id} ended on {}: ask for an extension",
+            end.format("%Y-%m-%d")
+        ))
+        .await;
+    }
+    Ok(p)
+}
+
 pub async fn view_project(
     state: &AppState,
     caller: &Caller,
@@ -1055,7 +1106,7 @@ pub async fn query(
     project_id: &str,
     sql: &str,
 ) -> Result<QueryResult, AppError> {
-    member_project(state, caller, project_id, "workspace.query").await?;
+    open_project(state, caller, project_id, "workspace.query").await?;
     let (ctx, _) = session(state, project_id).await?;
     let sql_logged: String = sql.chars().take(4000).collect();
     match hdh_workspace::run_query(
@@ -1118,7 +1169,7 @@ pub async fn request_release(
     sql: &str,
     description: &str,
 ) -> Result<ReleaseRequest, AppError> {
-    member_project(state, caller, project_id, "release.request").await?;
+    open_project(state, caller, project_id, "release.request").await?;
     if description.trim().is_empty() {
         return Err(invalid_fields(vec![(
             "description".into(),

@@ -121,13 +121,16 @@ pub fn extraction_prefix(project_id: &str) -> String {
 }
 
 /// Resources a workspace session may use.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Memory for query execution (sorts, joins, aggregations); beyond it a
     /// query fails with a clear error instead of exhausting the hub.
     pub memory_bytes: usize,
     /// Wall-clock limit of one query.
     pub timeout: std::time::Duration,
+    /// Where queries that outgrow memory spill row-level data: inside the
+    /// hub's data directory, never the system's temporary directory.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Limits {
@@ -135,6 +138,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 2 << 30,
             timeout: std::time::Duration::from_secs(300),
+            spill_dir: None,
         }
     }
 }
@@ -149,9 +153,18 @@ fn engine(lake: &Lake, limits: &Limits) -> Result<SessionContext, WorkspaceError
         // SNDS tables and columns are upper case (ER_PRS_F.EXE_SOI_DTD) and
         // their users write them unquoted, as in SAS and Oracle.
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
-    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_memory_limit(limits.memory_bytes, 1.0)
-        .build_arc()?;
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(limits.memory_bytes, 1.0);
+    if let Some(dir) = &limits.spill_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| WorkspaceError::Spec(format!("spill directory {}: {e}", dir.display())))?;
+        runtime = runtime.with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        );
+    }
+    let runtime = runtime.build_arc()?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     let url =
         url::Url::parse(hdh_lake::LAKE_URL).map_err(|e| WorkspaceError::Spec(e.to_string()))?;

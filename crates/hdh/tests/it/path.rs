@@ -575,6 +575,40 @@ async fn whole_path(db: Db) {
             .all(|e| e["action"].as_str().unwrap().starts_with("release."))
     );
 
+    // Closing the project closes its workspace; its page and releases stay readable.
+    assert_eq!(
+        hub.act(&researcher, &rid, "close", None).await.body["request"]["state"],
+        "closed"
+    );
+    let after = hub
+        .query(&researcher, &pid, "SELECT count(*) FROM IR_BEN_R")
+        .await;
+    assert_eq!(after.status, StatusCode::FORBIDDEN);
+    assert!(
+        after.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("closed"),
+        "{}",
+        after.body
+    );
+    assert_eq!(
+        hub.get(Some(&researcher), &format!("/api/projects/{pid}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        hub.http
+            .get(hub.url(&format!("/api/releases/{rel_id}/download")))
+            .bearer_auth(&researcher)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
     // The hub secret is not in the database.
     let secret = std::fs::read_to_string(hub.dir.path().join("data/secrets/hub.key")).unwrap();
     if let Db::Sqlite = db {
