@@ -65,7 +65,7 @@ impl QueryError {
             return QueryError::TooBig(m.clone());
         }
         if lower.contains("table") && lower.contains("not found") {
-            QueryError::OutOfScope(clean(&msg))
+            QueryError::OutOfScope(missing_table(&msg))
         } else if lower.contains("not supported")
             && (lower.contains("ddl") || lower.contains("dml") || lower.contains("statement"))
         {
@@ -82,6 +82,18 @@ impl QueryError {
 
     pub fn is_scope_violation(&self) -> bool {
         matches!(self, QueryError::OutOfScope(_) | QueryError::NotAllowed(_))
+    }
+}
+
+/// "table 'datafusion.public.ER_PHA_F' not found" → "there is no table ER_PHA_F here".
+fn missing_table(msg: &str) -> String {
+    let name = msg
+        .split('\'')
+        .nth(1)
+        .map(|q| q.rsplit('.').next().unwrap_or(q).to_string());
+    match name {
+        Some(n) => format!("there is no table {n} here"),
+        None => clean(msg),
     }
 }
 
