@@ -42,6 +42,9 @@ enum Command {
         /// Smallest count a released cell may show.
         #[arg(long, env = "HDH_RELEASE_THRESHOLD", default_value_t = 10)]
         release_threshold: u64,
+        /// Mark session cookies `Secure` (set this when the hub is served over HTTPS).
+        #[arg(long, env = "HDH_SECURE_COOKIES")]
+        secure_cookies: bool,
     },
     /// Manages accounts.
     User {
@@ -163,9 +166,11 @@ async fn run(cli: Cli) -> Result<()> {
             demo,
             demo_persons,
             release_threshold,
+            secure_cookies,
         } => {
             let mut cfg = config(&store);
             cfg.release_threshold = release_threshold;
+            cfg.secure_cookies = secure_cookies;
             let state = AppState::open(cfg).await?;
             if demo {
                 let pb = bar(demo_persons, "generating and delivering the demo dataset");

@@ -807,3 +807,82 @@ async fn api_errors_use_one_json_envelope() {
             .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_aggregates_not_by_person_can_be_released() {
+    let hub = start(Db::Sqlite).await;
+    let (_, pid) = hub
+        .authorised_project("researcher", scope(), ("2021-01-01", "2023-12-31"))
+        .await;
+    let r = hub.login("researcher").await;
+    let release = |sql: &'static str| {
+        let hub = &hub;
+        let r = r.clone();
+        let pid = pid.clone();
+        async move {
+            hub.post(
+                Some(&r),
+                &format!("/api/projects/{pid}/releases"),
+                json!({ "sql": sql, "description": "shape test" }),
+            )
+            .await
+        }
+    };
+    // Refused: rows, distinct rows, windows, anything grouped by a person, however disguised.
+    for sql in [
+        "SELECT BEN_SEX_COD FROM IR_BEN_R",
+        "SELECT DISTINCT BEN_RES_DPT FROM IR_BEN_R",
+        "SELECT BEN_RES_DPT, count(*) OVER (PARTITION BY BEN_RES_DPT) AS n FROM IR_BEN_R",
+        "SELECT BEN_NIR_PSA, sum(PRS_PAI_MNT) AS cost FROM ER_PRS_F GROUP BY BEN_NIR_PSA",
+        "SELECT upper(BEN_NIR_PSA) AS who, count(*) AS n FROM ER_PRS_F GROUP BY upper(BEN_NIR_PSA)",
+        "SELECT x.k, x.n FROM (SELECT BEN_NIR_PSA AS k, count(*) AS n FROM ER_PRS_F GROUP BY BEN_NIR_PSA) x",
+    ] {
+        let res = release(sql).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{sql}: {}",
+            res.body
+        );
+    }
+    // Accepted, with the counts recognised through aliases, subqueries and HAVING.
+    for (sql, keys, counts) in [
+        (
+            "SELECT count(*) AS n FROM IR_BEN_R",
+            json!([]),
+            json!(["n"]),
+        ),
+        (
+            "SELECT BEN_SEX_COD AS sex, count(DISTINCT BEN_NIR_PSA) AS persons, avg(CASE WHEN BEN_RES_DPT = '075' THEN 1.0 ELSE 0.0 END) AS share FROM IR_BEN_R GROUP BY BEN_SEX_COD",
+            json!(["sex"]),
+            json!(["persons"]),
+        ),
+        (
+            "SELECT d, n FROM (SELECT BEN_RES_DPT AS d, count(*) AS n FROM IR_BEN_R GROUP BY BEN_RES_DPT HAVING count(*) > 0) t ORDER BY n DESC",
+            json!(["d"]),
+            json!(["n"]),
+        ),
+    ] {
+        let res = release(sql).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{sql}: {}", res.body);
+        assert_eq!(
+            res.body["release"]["check"]["report"]["roles"]["group_keys"], keys,
+            "{sql}"
+        );
+        assert_eq!(
+            res.body["release"]["check"]["report"]["roles"]["counts"], counts,
+            "{sql}"
+        );
+    }
+    // An aggregate without a count goes to the checker with a warning.
+    let res =
+        release("SELECT BEN_RES_DPT, avg(BEN_SEX_COD) AS m FROM IR_BEN_R GROUP BY BEN_RES_DPT")
+            .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    assert!(
+        res.body["release"]["check"]["report"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no count column")
+    );
+}
