@@ -38,6 +38,28 @@ async fn fresh_postgres() -> String {
     let mut conn = sqlx::AnyConnection::connect(&format!("{base}/postgres"))
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must be running for the tests ({base}): {e}"));
+    // Remove the databases of earlier test runs whose process is gone.
+    let rows = sqlx::query("SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'hdh_test_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for row in rows {
+        use sqlx::Row;
+        let db: String = row.get(0);
+        let pid = db
+            .trim_start_matches("hdh_test_")
+            .split('_')
+            .next()
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+                .execute(&mut conn)
+                .await;
+        }
+    }
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name}"
     )))
