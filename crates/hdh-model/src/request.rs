@@ -109,6 +109,8 @@ impl AccessRequestState {
                 }
                 _ => Err(forbidden()),
             },
+            // Nobody reviews their own request, whatever roles they hold.
+            A::Approve | A::SendBack { .. } | A::Refuse { .. } if is_applicant => Err(forbidden()),
             A::Approve => match (self, self.reviewer()) {
                 (S::Submitted, Some(r)) if r == role => Ok(S::EthicsReview),
                 (S::EthicsReview, Some(r)) if r == role => Ok(S::AuthorityReview),
@@ -264,6 +266,21 @@ mod tests {
         assert!(
             S::Draft
                 .apply(&RequestAction::Submit, Role::Researcher, false)
+                .is_err()
+        );
+        // An applicant who also sits on the committee cannot review their own request.
+        assert!(
+            S::EthicsReview
+                .apply(&RequestAction::Approve, Role::Committee, true)
+                .is_err()
+        );
+        assert!(
+            S::Submitted
+                .apply(
+                    &RequestAction::Refuse { reason: "x".into() },
+                    Role::Secretariat,
+                    true
+                )
                 .is_err()
         );
         // A secretariat member cannot submit a draft.

@@ -39,10 +39,12 @@ async fn fresh_postgres() -> String {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must be running for the tests ({base}): {e}"));
     // Remove the databases of earlier test runs whose process is gone.
-    let rows = sqlx::query("SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'hdh_test_%'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows = sqlx::query(
+        "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'hdh_test_%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     for row in rows {
         use sqlx::Row;
         let db: String = row.get(0);
