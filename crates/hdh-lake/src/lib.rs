@@ -139,6 +139,9 @@ impl Lake {
         let p = path(&format!("{}/{name}.parquet", staging.prefix))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            // Row groups of 256 Ki rows bound the writer's buffer (and so the
+            // memory of an ingest) while keeping scans efficient.
+            .set_max_row_group_row_count(Some(256 * 1024))
             .set_created_by("hdh".to_string())
             .build();
         let w = BufWriter::new(self.store.clone(), p.clone());
