@@ -186,6 +186,7 @@ pub async fn sign_in(
             ev.actor_id = Some(user.id.clone());
             ev.role = Some(hdh_model::role::format_roles(&user.roles));
             let mut tx = state.store.begin().await?;
+            tx.delete_expired_sessions().await?;
             tx.insert_session(&rec).await?;
             tx.audit(&ev).await?;
             tx.commit().await?;

@@ -119,6 +119,15 @@ impl Tx {
         Ok(())
     }
 
+    /// Removes sessions past their expiry (called at each sign-in).
+    pub async fn delete_expired_sessions(&mut self) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now())
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     pub async fn delete_session(&mut self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash.to_string())

@@ -58,6 +58,34 @@ async fn suite(db: Db) {
     ));
     tx.rollback().await.unwrap();
 
+    // Sessions: found while live, gone once expired and swept.
+    let session = |hash: &str, expires: &str| hdh_store::SessionRecord {
+        token_hash: hash.into(),
+        user_id: alice.id.clone(),
+        csrf_token: "c".into(),
+        created_at: hdh_store::now(),
+        expires_at: expires.into(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_session(&session("live", "2999-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    tx.insert_session(&session("old", "2000-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    tx.audit(&AuditEvent::new("auth.sign_in", "session"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.session("live").await.unwrap().is_some());
+    assert!(
+        store.session("old").await.unwrap().is_none(),
+        "an expired session is not accepted"
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.delete_expired_sessions().await.unwrap(), 1);
+    tx.rollback().await.unwrap();
+
     // A request round-trips, state and scope included.
     let r = AccessRequest {
         id: "r1".into(),
@@ -100,7 +128,12 @@ async fn suite(db: Db) {
     let all = store.audit_events(&AuditFilter::default()).await.unwrap();
     assert_eq!(
         all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
-        ["workspace.query", "request.create", "account.create"]
+        [
+            "workspace.query",
+            "request.create",
+            "auth.sign_in",
+            "account.create"
+        ]
     );
     let denied = store
         .audit_events(&AuditFilter {
