@@ -112,6 +112,23 @@ impl IntoResponse for PageError {
     }
 }
 
+tokio::task_local! {
+    /// The path and query of the page being rendered (for the language links).
+    static CURRENT_URI: String;
+}
+
+/// The current page's address with `lang` set to `code` (other parameters kept).
+fn with_lang(here: &str, code: &str) -> String {
+    let (path, query) = here.split_once('?').unwrap_or((here, ""));
+    let mut parts: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("lang="))
+        .collect();
+    let lang = format!("lang={code}");
+    parts.push(&lang);
+    format!("{path}?{}", parts.join("&"))
+}
+
 /// Renders error pages in the visitor's language.
 pub async fn localise_errors(
     State(st): State<AppState>,
@@ -120,7 +137,23 @@ pub async fn localise_errors(
 ) -> Response {
     let jar = CookieJar::from_headers(req.headers());
     let lang = lang_of(req.headers(), &jar, None);
-    let mut resp = next.run(req).await;
+    let here = if req.method() == axum::http::Method::GET {
+        req.uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_default()
+    } else {
+        // A page drawn in answer to a form: its language links go to the page
+        // the form belongs to (`/projects/p/query` → `/projects/p`).
+        let path = req.uri().path();
+        match path.rsplit_once('/') {
+            Some((base, "query" | "releases" | "action" | "decision")) if !base.is_empty() => {
+                base.to_string()
+            }
+            _ => path.to_string(),
+        }
+    };
+    let mut resp = CURRENT_URI.scope(here, next.run(req)).await;
     if let Some(ep) = resp.extensions_mut().remove::<ErrorPage>() {
         let html = st
             .templates
@@ -196,7 +229,19 @@ impl Ctx {
             .as_ref()
             .map(|c| c.csrf.clone())
             .unwrap_or_default();
-        let base = context! { lang => self.lang.code(), user => user, csrf => csrf };
+        let here = CURRENT_URI
+            .try_with(|u| u.clone())
+            .unwrap_or_else(|_| "/".to_string());
+        // A form's POST address is no page to switch language on: go to the path.
+        let here = if here.is_empty() {
+            "/".to_string()
+        } else {
+            here
+        };
+        let base = context! {
+            lang => self.lang.code(), user => user, csrf => csrf,
+            lang_fr => with_lang(&here, "fr"), lang_en => with_lang(&here, "en"),
+        };
         let ctx = context! { ..base, ..extra };
         let html = st
             .templates
@@ -912,4 +957,16 @@ async fn audit(
         })
         .collect();
     Ctx::new(&headers, jar, &LangQ { lang: q.lang.clone() }, Some(c)).render(&st, "audit.html", context! { events => events, f => context! { actor => q.actor, action => q.action, project => q.project, outcome => q.outcome, since => q.since } })
+}
+
+#[cfg(test)]
+mod lang_tests {
+    #[test]
+    fn language_links_keep_the_other_parameters() {
+        assert_eq!(
+            super::with_lang("/catalogue?q=diab%C3%A8te&lang=en", "fr"),
+            "/catalogue?q=diab%C3%A8te&lang=fr"
+        );
+        assert_eq!(super::with_lang("/audit", "en"), "/audit?lang=en");
+    }
 }

@@ -242,14 +242,35 @@ async fn pages_require_sign_in_and_csrf() {
         .build()
         .unwrap();
     // The catalogue is public; requests are not.
+    let cat = client.get(hub.url("/catalogue")).send().await.unwrap();
+    assert_eq!(cat.status(), StatusCode::OK);
+    let csp = cat
+        .headers()
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert_eq!(
-        client
-            .get(hub.url("/catalogue"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
+        cat.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+    assert_eq!(cat.headers().get("cache-control").unwrap(), "no-store");
+    // The language links keep the page's other parameters.
+    let html = client
+        .get(hub.url("/catalogue?q=BEN_SEX_COD"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("catalogue?q=BEN_SEX_COD&amp;lang=fr\" hreflang=\"fr\""),
+        "{html}"
     );
     let r = client.get(hub.url("/requests")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
