@@ -101,19 +101,22 @@ impl utoipa::Modify for CommonErrors {
                         add("415", "the body is not sent as application/json");
                     }
                 }
-                let has_path_param = op
-                    .parameters
-                    .as_ref()
-                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Path));
-                if has_path_param {
-                    add("404", "no such object");
+                let has = |place: ParameterIn| {
+                    op.parameters
+                        .as_ref()
+                        .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == place))
+                };
+                let (path_params, query_params) = (has(ParameterIn::Path), has(ParameterIn::Query));
+                let responses = &mut op.responses.responses;
+                if path_params {
+                    responses
+                        .entry("404".into())
+                        .or_insert_with(|| error("no such object"));
                 }
-                let has_query = op
-                    .parameters
-                    .as_ref()
-                    .is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
-                if has_query {
-                    add("400", "a query parameter is not valid");
+                if query_params {
+                    responses
+                        .entry("400".into())
+                        .or_insert_with(|| error("a query parameter is not valid"));
                 }
             }
         }

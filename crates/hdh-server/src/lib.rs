@@ -46,12 +46,14 @@ impl AppState {
         let lake = Lake::open_local(&config.data_dir.join("lake"))?;
         lake.clean_staging().await?;
         let secret = config::load_or_create_secret(&config.data_dir)?;
+        let templates =
+            pages::templates().map_err(|e| AppError::internal(format!("page template: {e:#}")))?;
         Ok(AppState {
             store,
             lake,
             secret: Arc::new(secret),
             config: Arc::new(config),
-            templates: Arc::new(pages::templates()),
+            templates: Arc::new(templates),
         })
     }
 }

@@ -19,11 +19,13 @@ use serde::Deserialize;
 
 macro_rules! tpl {
     ($env:ident, $($name:literal),*) => {
-        $( $env.add_template($name, include_str!(concat!("../templates/", $name))).expect(concat!("template ", $name)); )*
+        $( $env.add_template($name, include_str!(concat!("../templates/", $name)))?; )*
     };
 }
 
-pub fn templates() -> Environment<'static> {
+/// The page templates, compiled into the binary and parsed at start-up: a
+/// broken template stops the hub from starting, with the template's name.
+pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     tpl!(
         env,
@@ -55,7 +57,7 @@ pub fn templates() -> Environment<'static> {
             .unwrap_or(Lang::En);
         t(lang, key)
     });
-    env
+    Ok(env)
 }
 
 pub fn routes() -> Router<AppState> {
@@ -642,17 +644,13 @@ fn actions_for(c: &Caller, r: &hdh_store::AccessRequest) -> Vec<&'static str> {
         ("withdraw", RequestAction::Withdraw),
         ("close", RequestAction::Close),
     ];
+    // Offered when the state machine would accept it under one of the caller's roles.
     for (name, a) in candidates {
-        let ok = c.user.roles.iter().any(|role| {
-            let reviewer_action = matches!(
-                a,
-                RequestAction::Approve
-                    | RequestAction::SendBack { .. }
-                    | RequestAction::Refuse { .. }
-            );
-            (!reviewer_action || !is_applicant) && r.state.apply(&a, *role, is_applicant).is_ok()
-        });
-        if ok {
+        if c.user
+            .roles
+            .iter()
+            .any(|role| r.state.apply(&a, *role, is_applicant).is_ok())
+        {
             out.push(name);
         }
     }

@@ -97,25 +97,21 @@ pub async fn seed_demo(
         }
     }
     let producer = producer.ok_or_else(|| AppError::internal("no demo producer"))?;
-    let dir = tempfile_dir(&state.config.data_dir)?;
+    // Generated straight into an upload directory, removed once delivered.
+    let mut upload = service::Upload::new(state)?;
     let opts = hdh_demo::DemoOptions {
         persons,
         ..Default::default()
     };
-    let out = dir.clone();
     let mut last = 0;
-    hdh_demo::generate(&opts, &out, &mut |p: hdh_demo::Progress| {
+    hdh_demo::generate(&opts, &upload.dir, &mut |p: hdh_demo::Progress| {
         if p.persons_done >= last + 1000 || p.persons_done == p.persons_total {
             last = p.persons_done;
             progress(p.persons_done, p.persons_total);
         }
     })
     .map_err(|e| AppError::internal(format!("demo generation: {e}")))?;
-    let mut upload = service::Upload {
-        dir: dir.clone(),
-        files: Vec::new(),
-    };
-    for entry in std::fs::read_dir(&dir).map_err(|e| AppError::internal(e.to_string()))? {
+    for entry in std::fs::read_dir(&upload.dir).map_err(|e| AppError::internal(e.to_string()))? {
         let entry = entry.map_err(|e| AppError::internal(e.to_string()))?;
         let name = entry.file_name().to_string_lossy().to_string();
         upload.files.push(DeliveryFile {
@@ -139,13 +135,4 @@ pub async fn seed_demo(
         )));
     }
     Ok(true)
-}
-
-fn tempfile_dir(data_dir: &std::path::Path) -> Result<std::path::PathBuf, AppError> {
-    let dir = data_dir
-        .join("tmp")
-        .join(format!("demo-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| AppError::internal(format!("{}: {e}", dir.display())))?;
-    Ok(dir)
 }

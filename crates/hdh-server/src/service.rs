@@ -29,6 +29,27 @@ pub async fn deny(
         .outcome(Outcome::Denied)
         .details(serde_json::json!({ "reason": message }));
     ev.object_id = object_id.map(str::to_string);
+    audit_denial(state, ev, message).await
+}
+
+/// Refuses an action on a project (the event carries the project).
+async fn deny_in_project(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    project_id: &str,
+    message: String,
+) -> AppError {
+    let ev = caller
+        .event(action, "project")
+        .object(project_id)
+        .project(project_id)
+        .outcome(Outcome::Denied)
+        .details(serde_json::json!({ "reason": message }));
+    audit_denial(state, ev, message).await
+}
+
+async fn audit_denial(state: &AppState, ev: hdh_model::AuditEvent, message: String) -> AppError {
     if let Err(e) = state.store.audit(&ev).await {
         return e.into();
     }
@@ -717,38 +738,23 @@ pub async fn act_on_request(
         }
     };
     let is_applicant = r.applicant_id == caller.user.id;
-    // The role under which the caller acts: the reviewer role the state needs,
-    // or the researcher role for the applicant's own actions.
-    let role = match (&action, r.state.reviewer()) {
-        (
-            RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. },
-            Some(rev),
-        ) if caller.has(rev) && !is_applicant => rev,
-        (
-            RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. },
-            _,
-        ) => caller
-            .user
-            .roles
-            .iter()
-            .copied()
-            .find(|r| *r != Role::Researcher)
-            .unwrap_or(Role::Researcher),
-        _ => Role::Researcher,
-    };
-    let role = if matches!(
+    // The role under which the caller acts: for a reviewer's action, the
+    // reviewer role the state needs if the caller holds it; otherwise their
+    // researcher role (or any role): the state machine refuses the rest,
+    // including anyone reviewing their own request.
+    let reviewer_action = matches!(
         action,
-        RequestAction::Submit | RequestAction::Withdraw | RequestAction::Close
-    ) && !caller.has(Role::Researcher)
-    {
-        caller
+        RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. }
+    );
+    let role = match r.state.reviewer() {
+        Some(rev) if reviewer_action && caller.has(rev) => rev,
+        _ if caller.has(Role::Researcher) => Role::Researcher,
+        _ => caller
             .user
             .roles
             .first()
             .copied()
-            .unwrap_or(Role::Researcher)
-    } else {
-        role
+            .unwrap_or(Role::Researcher),
     };
     let next = match r.state.apply(&action, role, is_applicant) {
         Ok(n) => n,
@@ -996,18 +1002,14 @@ async fn member_project(
     let p = state.store.project(project_id).await?;
     match p {
         Some(p) if state.store.is_member(project_id, &caller.user.id).await? => Ok(p),
-        _ => {
-            let mut ev = caller
-                .event(action, "project")
-                .object(project_id)
-                .outcome(Outcome::Denied)
-                .details(serde_json::json!({ "reason": "not a member of this project" }));
-            ev.project_id = Some(project_id.to_string());
-            state.store.audit(&ev).await?;
-            Err(AppError::forbidden(format!(
-                "you are not a member of project {project_id}"
-            )))
-        }
+        _ => Err(deny_in_project(
+            state,
+            caller,
+            action,
+            project_id,
+            format!("you are not a member of project {project_id}"),
+        )
+        .await),
     }
 }
 
@@ -1026,16 +1028,8 @@ async fn open_project(
         .request(&p.request_id)
         .await?
         .ok_or_else(|| AppError::internal(format!("project {project_id} has no request")))?;
-    let refuse = |why: String| async {
-        let ev = caller
-            .event(action, "project")
-            .object(project_id)
-            .project(project_id)
-            .outcome(Outcome::Denied)
-            .details(serde_json::json!({ "reason": why }));
-        state.store.audit(&ev).await?;
-        Err::<Project, AppError>(AppError::forbidden(why))
-    };
+    let refuse =
+        |why: String| async { Err(deny_in_project(state, caller, action, project_id, why).await) };
     if r.state != AccessRequestState::Active {
         return refuse(format!(
             "project {project_id} is {}: its workspace is closed",

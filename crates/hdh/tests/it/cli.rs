@@ -26,12 +26,25 @@ fn every_subcommand_has_help() {
     }
 }
 
+/// Runs `hdh ARGS` with `stdin_line` on standard input.
+fn run_with_stdin(args: &[&str], stdin_line: &[u8]) -> std::process::Output {
+    let mut child = hdh()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin_line).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = hdh()
-        .args([
+    let out = run_with_stdin(
+        &[
             "user",
             "add",
             "--data-dir",
@@ -42,19 +55,9 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
             "researcher,checker",
             "--display-name",
             "Dr Martin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"s3cret-passphrase\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        b"s3cret-passphrase\n",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -105,8 +108,8 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
-    let mut dup = hdh()
-        .args([
+    let dup = run_with_stdin(
+        &[
             "user",
             "add",
             "--data-dir",
@@ -115,18 +118,9 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
             "dr.martin",
             "--roles",
             "researcher",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    dup.stdin
-        .take()
-        .unwrap()
-        .write_all(b"another-passphrase\n")
-        .unwrap();
-    let dup = dup.wait_with_output().unwrap();
+        ],
+        b"another-passphrase\n",
+    );
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 }
