@@ -273,33 +273,48 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
       page.waitForURL((u) => u.searchParams.get('q') === 'BEN_SEX_COD'),
       page.click('main form[action="/catalogue"] button[type=submit]'),
     ]);
-    const hits = await tableRows(page.locator('#search-results'));
+    const hits = await page.locator('#search-results li').allTextContents();
     assert.ok(
-      hits.some((cells) => cells[2] === 'BEN_SEX_COD'),
-      `BEN_SEX_COD in #search-results: ${JSON.stringify(hits)}`,
+      hits.some((h) => h.includes('IR_BEN_R.BEN_SEX_COD')),
+      `IR_BEN_R.BEN_SEX_COD in #search-results: ${JSON.stringify(hits)}`,
     );
+    // Facets with counts; a typo and missing accents still find the variable.
+    assert.ok((await page.locator('#facets a').count()) > 0, 'facets are shown');
     await shot(page, '1-search');
+    await page.goto('/catalogue?q=sexe%20du%20beneficiare');
+    const typo = await page.locator('#search-results li').allTextContents();
+    assert.ok(typo.some((h) => h.includes('BEN_SEX_COD')), `typo-tolerant search: ${JSON.stringify(typo)}`);
   }, { chain: false });
 
   step('1b. anonymous: dataset page and table page (ER_PRS_F)', async () => {
     const page = await newPage();
     // Catalogue → dataset → table, by clicking links.
     await page.goto('/catalogue');
-    await Promise.all([page.waitForURL('**/catalogue/snds-demo'), page.locator('main a[href="/catalogue/snds-demo"]').first().click()]);
+    await Promise.all([page.waitForURL('**/catalogue/datasets/snds-demo'), page.locator('main a[href="/catalogue/datasets/snds-demo"]').first().click()]);
+    // Statistics computed from the data, and the diagram of the tables.
+    await page.locator('#statistics').waitFor();
+    assert.ok((await page.locator('figure.diagram svg').count()) === 1, 'the dataset page draws its tables');
     await shot(page, '1-dataset');
     await Promise.all([
-      page.waitForURL('**/catalogue/snds-demo/tables/ER_PRS_F'),
+      page.waitForURL('**/catalogue/datasets/snds-demo/tables/ER_PRS_F'),
       page.locator('#tables a[href$="/tables/ER_PRS_F"]').click(),
     ]);
     await shot(page, '1-table-ER_PRS_F');
     const status = (await page.evaluate(() => document.title)).trim();
     assert.ok(!/^\d{3} /.test(status), `the table page is not an error page: ${status}: ${await errorMessage(page)}`);
     const vars = await tableRows(page.locator('#variables'));
-    const prs = vars.find((cells) => cells[0].startsWith('PRS_NAT_REF'));
+    const prs = vars.find((cells) => cells[1].startsWith('PRS_NAT_REF'));
     assert.ok(prs, 'PRS_NAT_REF in #variables');
-    // Columns: variable, type, description, nomenclature.
-    assert.equal(prs[1], 'integer', `the type of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
-    assert.equal(prs[3], 'IR_NAT_V', `the nomenclature of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
+    // Columns: #, variable, type, description, nomenclature, keys, completeness.
+    assert.equal(prs[2], 'integer', `the type of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
+    assert.equal(prs[4], 'IR_NAT_V', `the nomenclature of PRS_NAT_REF is shown: ${JSON.stringify(prs)}`);
+    // The variable page draws its distribution from the data.
+    await Promise.all([
+      page.waitForURL('**/variables/PRS_NAT_REF'),
+      page.locator('#variables a[href$="/variables/PRS_NAT_REF"]').click(),
+    ]);
+    await page.locator('#distribution svg').waitFor();
+    await shot(page, '1-variable-PRS_NAT_REF');
   }, { chain: false });
 
   step('1c. anonymous: a wrong password is refused', async () => {

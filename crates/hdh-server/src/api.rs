@@ -24,6 +24,21 @@ pub fn routes() -> Router<AppState> {
         .route("/api/datasets/{id}", get(dataset))
         .route("/api/datasets/{id}/deliveries", post(deliver))
         .route("/api/search", get(search))
+        .route("/api/catalogue/datasets/{id}", get(catalogue_dataset))
+        .route(
+            "/api/catalogue/datasets/{id}/tables/{table}",
+            get(catalogue_table),
+        )
+        .route(
+            "/api/catalogue/datasets/{id}/tables/{table}/variables/{variable}",
+            get(catalogue_variable),
+        )
+        .route("/api/catalogue/diagram", get(catalogue_diagram))
+        .route("/api/catalogue/nomenclatures", get(catalogue_nomenclatures))
+        .route(
+            "/api/catalogue/nomenclatures/{name}",
+            get(catalogue_nomenclature),
+        )
         .route("/api/requests", get(list_requests).post(create_request))
         .route("/api/requests/{id}", get(get_request))
         .route("/api/requests/{id}/actions", post(act))
@@ -44,7 +59,7 @@ pub fn routes() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, search, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    paths(login, logout, me, datasets, dataset, deliver, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
     components(schemas(LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
@@ -335,17 +350,206 @@ pub async fn read_upload(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 struct SearchQ {
+    /// Words (French or English; accents, case and small typos do not matter).
     q: Option<String>,
+    /// Only these kinds (comma-separated): dataset, table, variable, code.
+    kind: Option<String>,
+    /// Only these producers (comma-separated).
+    producer: Option<String>,
+    /// Only these products (comma-separated), e.g. `DCIR`.
+    product: Option<String>,
+    /// Only these EU data themes (comma-separated), e.g. `HEAL`.
+    theme: Option<String>,
+    /// Only these coding systems (comma-separated), e.g. `ICD-10`.
+    coding_system: Option<String>,
+    /// Only the codes of this nomenclature.
+    nomenclature: Option<String>,
+    /// Page size (at most 100; default 20).
+    limit: Option<usize>,
+    /// Hits to skip.
+    offset: Option<usize>,
 }
 
-/// Searches datasets, tables and variables by words.
+/// Searches the catalogue (datasets, tables, variables, nomenclature codes):
+/// hits with highlighted snippets, and facet counts over all matches.
 #[utoipa::path(get, path = "/api/search", params(SearchQ), responses((status = 200, body = Object)))]
 async fn search(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<SearchQ>,
 ) -> Result<Json<Value>, AppError> {
-    let hits = st.store.search(q.q.as_deref().unwrap_or("")).await?;
-    Ok(Json(json!({ "hits": hits })))
+    crate::catalog::sync_search_soon(&st).await?;
+    let mut filters = Vec::new();
+    for (name, v) in [
+        ("kind", &q.kind),
+        ("producer", &q.producer),
+        ("product", &q.product),
+        ("theme", &q.theme),
+        ("coding_system", &q.coding_system),
+        ("nomenclature", &q.nomenclature),
+    ] {
+        for value in v.iter().flat_map(|v| v.split(',')).map(str::trim) {
+            if !value.is_empty() {
+                filters.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+    let r = st
+        .search
+        .search(&hdh_search::SearchQuery {
+            text: q.q.unwrap_or_default(),
+            filters,
+            limit: q.limit.unwrap_or(20).min(100),
+            offset: q.offset.unwrap_or(0).min(10_000),
+        })
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    Ok(Json(json!(r)))
+}
+
+/// A dataset's catalogue entry: HealthDCAT-AP metadata, statistics computed
+/// from its latest version, tables, versions.
+#[utoipa::path(get, path = "/api/catalogue/datasets/{id}", params(("id" = String, Path, description = "dataset id")), responses((status = 200, body = Object)))]
+async fn catalogue_dataset(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let d = st
+        .store
+        .dataset(&id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let meta = hdh_catalog::DatasetMetadata::from_json_value(&d.metadata)
+        .unwrap_or_else(|_| hdh_catalog::DatasetMetadata::untitled(&d.id, &d.producer_name));
+    let stats = crate::catalog::latest_statistics(&st, &id).await?;
+    let tables: Vec<Value> = st
+        .store
+        .catalog_tables_of(&id)
+        .await?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.table_name,
+                "title": t.title,
+                "product": t.product,
+                "variables": t.variable_count,
+                "records": stats.as_ref().and_then(|s| s.table(&t.table_name)).map(|s| s.records),
+                "href": crate::catalog::table_url(&id, &t.table_name),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": d.id,
+        "metadata": meta,
+        "statistics": stats,
+        "tables": tables,
+        "versions": st.store.versions(&id).await?,
+        "rdf": { "turtle": format!("{}.ttl", crate::catalog::dataset_url(&id)), "jsonld": format!("{}.jsonld", crate::catalog::dataset_url(&id)) },
+    })))
+}
+
+async fn described_table(
+    st: &AppState,
+    id: &str,
+    table: &str,
+) -> Result<crate::catalog::TableView, AppError> {
+    let t = st
+        .store
+        .catalog_table(id, table)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("table {table} in dataset {id}")))?;
+    let dir = crate::catalog::TableDirectory::load(st).await?;
+    crate::catalog::table_view(st, &dir, &t).await
+}
+
+/// A table: its variables (type, description, nomenclature, keys,
+/// completeness and distribution), primary and foreign keys, and the tables
+/// that reference it.
+#[utoipa::path(get, path = "/api/catalogue/datasets/{id}/tables/{table}", params(("id" = String, Path, description = "dataset id"), ("table" = String, Path, description = "table name")), responses((status = 200, body = Object)))]
+async fn catalogue_table(
+    State(st): State<AppState>,
+    Path((id, table)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(json!(described_table(&st, &id, &table).await?)))
+}
+
+/// One variable, with its statistics (small counts suppressed).
+#[utoipa::path(get, path = "/api/catalogue/datasets/{id}/tables/{table}/variables/{variable}", params(("id" = String, Path, description = "dataset id"), ("table" = String, Path, description = "table name"), ("variable" = String, Path, description = "variable name")), responses((status = 200, body = Object)))]
+async fn catalogue_variable(
+    State(st): State<AppState>,
+    Path((id, table, variable)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let view = described_table(&st, &id, &table).await?;
+    let v = view
+        .variables
+        .into_iter()
+        .find(|v| v.name == variable)
+        .ok_or_else(|| AppError::not_found(format!("variable {variable} in table {table}")))?;
+    Ok(Json(json!(v)))
+}
+
+/// The tables of the catalogue and the foreign keys between them (what the
+/// diagram page draws).
+#[utoipa::path(get, path = "/api/catalogue/diagram", responses((status = 200, body = Object)))]
+async fn catalogue_diagram(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
+    let dir = crate::catalog::TableDirectory::load(&st).await?;
+    let tables: Vec<&hdh_store::CatalogTable> = dir.tables().iter().collect();
+    Ok(Json(json!(dir.diagram(&tables))))
+}
+
+/// The nomenclatures (code tables) of the catalogue.
+#[utoipa::path(get, path = "/api/catalogue/nomenclatures", responses((status = 200, body = Object)))]
+async fn catalogue_nomenclatures(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
+    let list: Vec<Value> = st
+        .store
+        .nomenclatures()
+        .await?
+        .into_iter()
+        .map(|n| {
+            json!({
+                "name": n.name, "title": n.title, "source": n.source, "codes": n.row_count,
+                "code_column": n.code_column, "label_column": n.label_column,
+                "coding_system": hdh_catalog::metadata::coding_system_of(&n.name).map(|c| c.code),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "nomenclatures": list })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct CodesQ {
+    /// The rows whose code is exactly this.
+    code: Option<String>,
+    /// Rows to skip (file order).
+    offset: Option<i64>,
+    /// Rows to return (at most 1000; default 100).
+    limit: Option<i64>,
+}
+
+/// A page of a nomenclature's codes, or the rows of one code. For words
+/// (labels), use /api/search with `nomenclature=`.
+#[utoipa::path(get, path = "/api/catalogue/nomenclatures/{name}", params(("name" = String, Path, description = "nomenclature name"), CodesQ), responses((status = 200, body = Object)))]
+async fn catalogue_nomenclature(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<CodesQ>,
+) -> Result<Json<Value>, AppError> {
+    let n = st
+        .store
+        .nomenclature(&name)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("nomenclature {name}")))?;
+    let codes = match q.code.as_deref().filter(|c| !c.is_empty()) {
+        Some(code) => st.store.nomenclature_code(&name, code).await?,
+        None => {
+            st.store
+                .nomenclature_codes(
+                    &name,
+                    q.offset.unwrap_or(0).max(0),
+                    q.limit.unwrap_or(100).clamp(0, 1000),
+                )
+                .await?
+        }
+    };
+    Ok(Json(json!({ "nomenclature": n, "codes": codes })))
 }
 
 /// Requests the caller may see (their own; all for the desk's staff).

@@ -17,6 +17,9 @@ pub struct Config {
     /// Mark cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     pub session_hours: i64,
+    /// The hub's public base URL (`https://hub.example`), used in the RDF
+    /// export's identifiers; by default derived from the request's Host.
+    pub public_url: Option<String>,
     /// Memory and time a workspace query may use.
     pub workspace_limits: hdh_workspace::Limits,
 }
@@ -36,6 +39,7 @@ impl Config {
             max_result_rows: 10_000,
             secure_cookies: false,
             session_hours: 12,
+            public_url: None,
         }
     }
 }

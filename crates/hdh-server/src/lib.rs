@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod i18n;
@@ -28,6 +29,11 @@ pub struct AppState {
     pub secret: Arc<HubSecret>,
     pub config: Arc<Config>,
     pub templates: Arc<minijinja::Environment<'static>>,
+    /// Full-text index of the catalogue (derived from the store; see
+    /// [`catalog::sync_search`]).
+    pub search: hdh_search::SearchIndex,
+    /// When this process last compared the index with the store.
+    pub search_checked: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl AppState {
@@ -48,13 +54,33 @@ impl AppState {
         let secret = config::load_or_create_secret(&config.data_dir)?;
         let templates =
             pages::templates().map_err(|e| AppError::internal(format!("page template: {e:#}")))?;
+        let search = open_search_index(&config.data_dir.join("search"))?;
         Ok(AppState {
             store,
             lake,
             secret: Arc::new(secret),
             config: Arc::new(config),
             templates: Arc::new(templates),
+            search,
+            search_checked: Arc::default(),
         })
+    }
+}
+
+/// Opens the on-disk search index; when it cannot be opened (corrupt files),
+/// it is recreated: the index is derived data, rebuilt from the store.
+fn open_search_index(dir: &std::path::Path) -> anyhow_free::Result<hdh_search::SearchIndex> {
+    match hdh_search::SearchIndex::open_or_create(dir) {
+        Ok(i) => Ok(i),
+        Err(e) => {
+            tracing::warn!(
+                "search index at {} unusable ({e}); recreating it",
+                dir.display()
+            );
+            let _ = std::fs::remove_dir_all(dir);
+            hdh_search::SearchIndex::open_or_create(dir)
+                .map_err(|e| AppError::internal(format!("search index {}: {e}", dir.display())))
+        }
     }
 }
 

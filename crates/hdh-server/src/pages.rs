@@ -4,7 +4,7 @@
 use crate::auth::{COOKIE, Caller, ClientAddr, MaybeCaller};
 use crate::i18n::{Lang, t};
 use crate::service::{self, RequestInput};
-use crate::{AppError, AppState};
+use crate::{AppError, AppState, catalog};
 use axum::Router;
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -43,8 +43,16 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "project.html",
         "releases.html",
         "release.html",
-        "audit.html"
+        "audit.html",
+        "variable.html",
+        "diagram.html",
+        "nomenclatures.html",
+        "nomenclature.html"
     );
+    // 1234567 → "1 234 567" (thin spaces, as in French typography).
+    env.add_filter("num", |v: i64| -> String {
+        hdh_catalog::chart::format_count(v.unsigned_abs())
+    });
     // "2026-11-22T18:28:54.123456Z" → "2026-11-22 18:28" (UTC).
     env.add_filter("datetime", |v: String| -> String {
         let s = v.replace('T', " ");
@@ -66,8 +74,19 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/catalogue", get(catalogue))
-        .route("/catalogue/{id}", get(dataset))
-        .route("/catalogue/{id}/tables/{table}", get(table))
+        .route("/catalogue.ttl", get(catalogue_turtle))
+        .route("/catalogue.jsonld", get(catalogue_jsonld))
+        .route("/catalogue/diagram", get(diagram))
+        .route("/catalogue/nomenclatures", get(nomenclatures))
+        .route("/catalogue/nomenclatures/{name}", get(nomenclature))
+        .route("/catalogue/datasets/{id}", get(dataset))
+        .route("/catalogue/datasets/{id}/tables/{table}", get(table))
+        .route(
+            "/catalogue/datasets/{id}/tables/{table}/variables/{var}",
+            get(variable),
+        )
+        .route("/catalogue/{id}", get(old_dataset_link))
+        .route("/catalogue/{id}/tables/{table}", get(old_table_link))
         .route("/deliver", get(deliver_page).post(deliver))
         .route("/requests", get(requests))
         .route("/requests/new", get(new_request_page).post(new_request))
@@ -360,15 +379,31 @@ async fn logout(
 struct SearchQ {
     q: Option<String>,
     lang: Option<String>,
+    /// Facet filters, `name:value`, repeated.
+    #[serde(default)]
+    f: Vec<String>,
+    page: Option<usize>,
 }
+
+/// Facet names shown on the catalogue page, in order.
+const FACETS: [&str; 5] = ["kind", "producer", "product", "theme", "coding_system"];
 
 async fn catalogue(
     State(st): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<SearchQ>,
+    axum_extra::extract::Query(q): axum_extra::extract::Query<SearchQ>,
     MaybeCaller(c): MaybeCaller,
 ) -> PageResult {
+    let ctx = Ctx::new(
+        &headers,
+        jar,
+        &LangQ {
+            lang: q.lang.clone(),
+        },
+        c,
+    );
+    let lang = ctx.lang.code();
     let mut datasets = Vec::new();
     for d in st.store.datasets().await.map_err(AppError::from)? {
         let v = st
@@ -376,19 +411,242 @@ async fn catalogue(
             .latest_version(&d.id)
             .await
             .map_err(AppError::from)?;
-        datasets.push(context! { d => d, v => v });
+        let stats = catalog::latest_statistics(&st, &d.id).await?;
+        let tables = st
+            .store
+            .catalog_tables_of(&d.id)
+            .await
+            .map_err(AppError::from)?;
+        let meta = hdh_catalog::DatasetMetadata::from_json_value(&d.metadata).ok();
+        datasets.push(context! {
+            d => d,
+            v => v,
+            stats => stats,
+            tables => tables.len(),
+            variables => tables.iter().map(|t| t.variable_count).sum::<i64>(),
+            product => meta.as_ref().and_then(|m| m.product.clone()),
+            href => catalog::dataset_url(&d.id),
+        });
     }
     let query = q.q.clone().unwrap_or_default();
-    let hits = if query.trim().is_empty() {
-        vec![]
+    let filters: Vec<(String, String)> =
+        q.f.iter()
+            .filter_map(|f| f.split_once(':'))
+            .filter(|(k, _)| FACETS.contains(k))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let searching = !query.trim().is_empty() || !filters.is_empty();
+    let page = q.page.unwrap_or(1).clamp(1, 50);
+    let results = if searching {
+        let _ = catalog::sync_search_soon(&st).await;
+        let sq = hdh_search::SearchQuery {
+            text: query.clone(),
+            filters: filters.clone(),
+            limit: 20,
+            offset: (page - 1) * 20,
+        };
+        Some(
+            st.search
+                .search(&sq)
+                .map_err(|e| AppError::internal(format!("search: {e}")))?,
+        )
     } else {
-        st.store.search(&query).await.map_err(AppError::from)?
+        None
     };
-    Ctx::new(&headers, jar, &LangQ { lang: q.lang }, c).render(
+    // Facet links: each value toggles its filter, keeping the others.
+    let link = |toggle: Option<(&str, &str)>| -> String {
+        let mut parts = vec![];
+        if !query.is_empty() {
+            parts.push(format!("q={}", catalog::seg(&query)));
+        }
+        let mut fs = filters.clone();
+        if let Some((k, v)) = toggle {
+            if let Some(i) = fs.iter().position(|(a, b)| a == k && b == v) {
+                fs.remove(i);
+            } else {
+                fs.push((k.to_string(), v.to_string()));
+            }
+        }
+        for (k, v) in fs {
+            parts.push(format!("f={}", catalog::seg(&format!("{k}:{v}"))));
+        }
+        format!("/catalogue?{}", parts.join("&"))
+    };
+    // The home (no query) shows the datasets' facets as entry points.
+    let home_facets = if results.is_none() {
+        let _ = catalog::sync_search_soon(&st).await;
+        st.search
+            .search(&hdh_search::SearchQuery {
+                text: String::new(),
+                filters: vec![("kind".into(), "dataset".into())],
+                limit: 1,
+                offset: 0,
+            })
+            .ok()
+    } else {
+        None
+    };
+    let facets: Vec<Value> = match results.as_ref().or(home_facets.as_ref()) {
+        Some(r) => FACETS
+            .iter()
+            .filter_map(|name| {
+                let values = r.facets.get(*name)?;
+                Some(context! {
+                    name => *name,
+                    values => values.iter().take(12).map(|(v, n)| context! {
+                        value => v,
+                        label => facet_label(name, v, lang),
+                        count => n,
+                        active => filters.iter().any(|(a, b)| a == name && b == v),
+                        href => link(Some((name, v))),
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+        None => vec![],
+    };
+    let pages = results
+        .as_ref()
+        .map(|r| r.total.div_ceil(20).min(50))
+        .unwrap_or(0);
+    let base_link = link(None);
+    ctx.render(
         &st,
         "catalogue.html",
-        context! { datasets => datasets, q => query, hits => hits },
+        context! {
+            datasets => datasets,
+            q => query,
+            results => results,
+            facets => facets,
+            filters => filters.iter().map(|(k, v)| context! { name => k, value => v, label => facet_label(k, v, lang), href => link(Some((k, v))) }).collect::<Vec<_>>(),
+            page => page,
+            pages => pages,
+            page_link => format!("{base_link}{}page=", if base_link.ends_with('?') { "" } else { "&" }),
+        },
     )
+}
+
+fn facet_label(name: &str, value: &str, lang: &str) -> String {
+    match name {
+        "kind" => crate::i18n::t(
+            if lang == "en" {
+                crate::i18n::Lang::En
+            } else {
+                crate::i18n::Lang::Fr
+            },
+            &format!("kind.{value}"),
+        ),
+        "theme" => hdh_catalog::metadata::DATA_THEMES
+            .iter()
+            .find(|(c, _, _)| *c == value)
+            .map(|(_, fr, en)| if lang == "en" { *en } else { *fr }.to_string())
+            .unwrap_or_else(|| value.to_string()),
+        "coding_system" => hdh_catalog::metadata::coding_system(value)
+            .map(|c| c.label.to_string())
+            .unwrap_or_else(|| value.to_string()),
+        _ => value.to_string(),
+    }
+}
+
+fn public_base(st: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &st.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[derive(Deserialize, Default)]
+struct RdfQ {
+    page: Option<usize>,
+}
+
+async fn rdf_response(
+    st: &AppState,
+    headers: &HeaderMap,
+    dataset: Option<&str>,
+    page: Option<usize>,
+    format: hdh_catalog::dcat::RdfFormat,
+) -> Result<axum::response::Response, AppError> {
+    let base = public_base(st, headers);
+    let body = catalog::export_rdf(st, &base, dataset, page, 50, format).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            format!("{}; charset=utf-8", format.media_type()),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// `/catalogue.ttl` and `/catalogue.jsonld`: one page of the catalogue as RDF.
+async fn catalogue_rdf(
+    st: AppState,
+    headers: HeaderMap,
+    q: RdfQ,
+    format: hdh_catalog::dcat::RdfFormat,
+) -> Result<axum::response::Response, AppError> {
+    rdf_response(&st, &headers, None, Some(q.page.unwrap_or(1)), format).await
+}
+
+async fn catalogue_turtle(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RdfQ>,
+) -> Result<axum::response::Response, AppError> {
+    catalogue_rdf(st, headers, q, hdh_catalog::dcat::RdfFormat::Turtle).await
+}
+
+async fn catalogue_jsonld(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RdfQ>,
+) -> Result<axum::response::Response, AppError> {
+    catalogue_rdf(st, headers, q, hdh_catalog::dcat::RdfFormat::JsonLd).await
+}
+
+async fn old_dataset_link(Path(id): Path<String>) -> axum::response::Redirect {
+    axum::response::Redirect::permanent(&catalog::dataset_url(&id))
+}
+
+async fn old_table_link(Path((id, t)): Path<(String, String)>) -> axum::response::Redirect {
+    axum::response::Redirect::permanent(&catalog::table_url(&id, &t))
+}
+
+/// Projects (from the desk) whose scope includes a dataset: authorised ones
+/// are public; others are shown to those who may see the request.
+async fn projects_using(
+    st: &AppState,
+    caller: Option<&Caller>,
+    dataset_id: &str,
+) -> Result<Vec<Value>, AppError> {
+    use hdh_model::request::AccessRequestState as S;
+    let mut out = Vec::new();
+    for r in st.store.requests().await.map_err(AppError::from)? {
+        if !r.scope.iter().any(|s| s.dataset_id == dataset_id) {
+            continue;
+        }
+        let public = matches!(r.state, S::Authorised | S::Active | S::Closed);
+        let visible = caller.is_some_and(|c| service::can_view_request(c, &r));
+        if !public && !visible {
+            continue;
+        }
+        out.push(context! {
+            title => r.title,
+            state => r.state.as_str(),
+            href => visible.then(|| format!("/requests/{}", r.id)),
+            tables => r.scope.iter().filter(|s| s.dataset_id == dataset_id).map(|s| s.table.clone()).collect::<Vec<_>>(),
+        });
+    }
+    Ok(out)
 }
 
 async fn dataset(
@@ -399,26 +657,121 @@ async fn dataset(
     Path(id): Path<String>,
     MaybeCaller(c): MaybeCaller,
 ) -> PageResult {
+    for format in [
+        hdh_catalog::dcat::RdfFormat::Turtle,
+        hdh_catalog::dcat::RdfFormat::JsonLd,
+    ] {
+        if let Some(base) = id.strip_suffix(&format!(".{}", format.extension())) {
+            return Ok(rdf_response(&st, &headers, Some(base), None, format).await?);
+        }
+    }
     let d = st
         .store
         .dataset(&id)
         .await
         .map_err(AppError::from)?
         .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let meta = hdh_catalog::DatasetMetadata::from_json_value(&d.metadata)
+        .unwrap_or_else(|_| hdh_catalog::DatasetMetadata::untitled(&d.id, &d.producer_name));
     let versions = st.store.versions(&id).await.map_err(AppError::from)?;
-    let tables = match versions.first() {
-        Some(v) => st
-            .store
-            .tables(&id, v.version)
-            .await
-            .map_err(AppError::from)?,
-        None => vec![],
-    };
-    Ctx::new(&headers, jar, &q, c).render(
+    let tables = st
+        .store
+        .catalog_tables_of(&id)
+        .await
+        .map_err(AppError::from)?;
+    let stats = catalog::latest_statistics(&st, &id).await?;
+    let dir = catalog::TableDirectory::load(&st).await?;
+    // The dataset's tables and the tables they join (other datasets of the
+    // same package: the DCIR joins IR_BEN_R in BENEFICIAIRE).
+    let mut shown: Vec<&hdh_store::CatalogTable> =
+        dir.tables().iter().filter(|t| t.dataset_id == id).collect();
+    let mut extra = Vec::new();
+    for t in &shown {
+        if let Ok(s) = hdh_model::schema::TableSchema::from_json_value(&t.schema) {
+            for fk in &s.foreign_keys {
+                if let Some(target) = dir.resolve(t, &fk.reference.resource)
+                    && target.dataset_id != id
+                    && !extra.iter().any(|e: &&hdh_store::CatalogTable| {
+                        e.dataset_id == target.dataset_id && e.table_name == target.table_name
+                    })
+                {
+                    extra.push(target);
+                }
+            }
+        }
+    }
+    shown.extend(extra);
+    let diagram = (!shown.is_empty()).then(|| {
+        hdh_catalog::diagram::render_svg(
+            &dir.diagram(&shown),
+            &format!("{} — {}", d.id, meta.title.get("fr")),
+        )
+    });
+    let ctx = Ctx::new(&headers, jar, &q, c);
+    let lang = ctx.lang.code();
+    let themes: Vec<String> = meta
+        .themes
+        .iter()
+        .map(|t| facet_label("theme", t, lang))
+        .collect();
+    let coding: Vec<String> = meta
+        .coding_systems
+        .iter()
+        .map(|t| facet_label("coding_system", t, lang))
+        .collect();
+    let projects = projects_using(&st, ctx.caller.as_ref(), &id).await?;
+    let table_rows: Vec<Value> = tables
+        .iter()
+        .map(|t| {
+            let ts = stats.as_ref().and_then(|s| s.table(&t.table_name));
+            context! {
+                name => t.table_name,
+                title => t.title,
+                variables => t.variable_count,
+                records => ts.map(|s| s.records),
+                href => catalog::table_url(&id, &t.table_name),
+            }
+        })
+        .collect();
+    ctx.render(
         &st,
         "dataset.html",
-        context! { d => d, versions => versions, tables => tables },
+        context! {
+            d => d,
+            m => meta.to_json_value(),
+            frequency => meta.update_frequency.label(lang),
+            access_rights => meta.access_rights.code(),
+            themes => themes,
+            coding => coding,
+            versions => versions,
+            tables => table_rows,
+            stats => stats,
+            diagram => diagram,
+            projects => projects,
+            ttl => format!("{}.ttl", catalog::dataset_url(&id)),
+            jsonld => format!("{}.jsonld", catalog::dataset_url(&id)),
+        },
     )
+}
+
+async fn load_table(
+    st: &AppState,
+    id: &str,
+    name: &str,
+) -> Result<(hdh_store::Dataset, hdh_store::CatalogTable), AppError> {
+    let d = st
+        .store
+        .dataset(id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
+    let t = st
+        .store
+        .catalog_table(id, name)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("table {name} in dataset {id}")))?;
+    Ok((d, t))
 }
 
 async fn table(
@@ -429,28 +782,271 @@ async fn table(
     Path((id, name)): Path<(String, String)>,
     MaybeCaller(c): MaybeCaller,
 ) -> PageResult {
-    let d = st
+    let (d, t) = load_table(&st, &id, &name).await?;
+    let dir = catalog::TableDirectory::load(&st).await?;
+    let view = catalog::table_view(&st, &dir, &t).await?;
+    // The table, the tables it references and those referencing it.
+    let mut shown: Vec<&hdh_store::CatalogTable> = vec![&t];
+    let schema = hdh_model::schema::TableSchema::from_json_value(&t.schema).ok();
+    for other in dir.tables() {
+        let refs_it = hdh_model::schema::TableSchema::from_json_value(&other.schema)
+            .map(|s| {
+                s.foreign_keys.iter().any(|fk| {
+                    dir.resolve(other, &fk.reference.resource).is_some_and(|x| {
+                        x.dataset_id == t.dataset_id && x.table_name == t.table_name
+                    })
+                })
+            })
+            .unwrap_or(false);
+        let referenced = schema.as_ref().is_some_and(|s| {
+            s.foreign_keys.iter().any(|fk| {
+                dir.resolve(&t, &fk.reference.resource).is_some_and(|x| {
+                    x.dataset_id == other.dataset_id && x.table_name == other.table_name
+                })
+            })
+        });
+        if (refs_it || referenced)
+            && !(other.dataset_id == t.dataset_id && other.table_name == t.table_name)
+        {
+            shown.push(other);
+        }
+    }
+    let diagram = (shown.len() > 1).then(|| {
+        let dg = dir.diagram(&shown);
+        let focus = dg
+            .tables
+            .iter()
+            .find(|x| x.href.as_deref() == Some(catalog::table_url(&id, &name).as_str()))
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| name.clone());
+        hdh_catalog::diagram::render_svg_focused(&dg, &focus, &format!("{name} — {}", t.title))
+    });
+    let version = st.store.latest_version(&id).await.map_err(AppError::from)?;
+    Ctx::new(&headers, jar, &q, c).render(
+        &st,
+        "table.html",
+        context! {
+            d => d,
+            tb => view,
+            v => version,
+            diagram => diagram,
+            dataset_href => catalog::dataset_url(&id),
+            variable_base => format!("{}/variables/", catalog::table_url(&id, &name)),
+        },
+    )
+}
+
+async fn variable(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path((id, name, var)): Path<(String, String, String)>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let (d, t) = load_table(&st, &id, &name).await?;
+    let dir = catalog::TableDirectory::load(&st).await?;
+    let view = catalog::table_view(&st, &dir, &t).await?;
+    let v = view
+        .variables
+        .iter()
+        .find(|v| v.name == var)
+        .cloned()
+        .ok_or_else(|| AppError::not_found(format!("variable {var} in table {name}")))?;
+    let ctx = Ctx::new(&headers, jar, &q, c);
+    let suppressed = format!("< {}", st.config.release_threshold);
+    let chart = v.stats.as_ref().and_then(|s| {
+        hdh_catalog::chart::distribution_svg(&s.distribution, &format!("{name}.{var}"), &suppressed)
+    });
+    // A few codes of the nomenclature, with their labels, for the top values.
+    let mut labels: Vec<(String, String)> = Vec::new();
+    if let (Some(n), Some(s)) = (&v.nomenclature, &v.stats)
+        && let hdh_catalog::stats::Distribution::TopValues { bars, .. } = &s.distribution
+    {
+        for b in bars.iter().take(15) {
+            if let Some(c) = st
+                .store
+                .nomenclature_code(n, &b.label)
+                .await
+                .map_err(AppError::from)?
+                .first()
+            {
+                labels.push((b.label.clone(), c.label.clone()));
+            }
+        }
+    }
+    ctx.render(
+        &st,
+        "variable.html",
+        context! {
+            d => d,
+            tb => context! { name => view.name, title => view.title, href => catalog::table_url(&id, &name) },
+            dataset_href => catalog::dataset_url(&id),
+            v => v,
+            chart => chart,
+            labels => labels,
+            threshold => st.config.release_threshold,
+            nomenclature_href => v.nomenclature.as_deref().map(catalog::nomenclature_url),
+        },
+    )
+}
+
+async fn diagram(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let dir = catalog::TableDirectory::load(&st).await?;
+    // One diagram per source (a package's tables join; deliveries stand alone).
+    let mut sources: Vec<String> = dir.tables().iter().map(|t| t.source.clone()).collect();
+    sources.sort();
+    sources.dedup();
+    let mut diagrams = Vec::new();
+    for s in sources {
+        let tables: Vec<&hdh_store::CatalogTable> =
+            dir.tables().iter().filter(|t| t.source == s).collect();
+        let groups: Vec<String> = {
+            let mut g: Vec<String> = tables.iter().map(|t| t.product.clone()).collect();
+            g.sort();
+            g.dedup();
+            g
+        };
+        let dg = dir.diagram(&tables);
+        diagrams.push(context! {
+            source => s,
+            tables => tables.len(),
+            edges => dg.edges.len(),
+            groups => groups,
+            svg => hdh_catalog::diagram::render_svg(&dg, &s),
+        });
+    }
+    Ctx::new(&headers, jar, &q, c).render(&st, "diagram.html", context! { diagrams => diagrams })
+}
+
+async fn nomenclatures(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let list: Vec<Value> = st
         .store
-        .dataset(&id)
+        .nomenclatures()
         .await
         .map_err(AppError::from)?
-        .ok_or_else(|| AppError::not_found(format!("dataset {id}")))?;
-    let v = st
-        .store
-        .latest_version(&id)
-        .await
-        .map_err(AppError::from)?
-        .ok_or_else(|| AppError::not_found(format!("dataset {id} has no version")))?;
-    let tables = st
-        .store
-        .tables(&id, v.version)
-        .await
-        .map_err(AppError::from)?;
-    let t = tables
         .into_iter()
-        .find(|t| t.table_name == name)
-        .ok_or_else(|| AppError::not_found(format!("table {name}")))?;
-    Ctx::new(&headers, jar, &q, c).render(&st, "table.html", context! { d => d, tb => t, v => v })
+        .map(|n| {
+            context! {
+                href => catalog::nomenclature_url(&n.name),
+                coding_system => hdh_catalog::metadata::coding_system_of(&n.name).map(|c| c.label),
+                n => n,
+            }
+        })
+        .collect();
+    Ctx::new(&headers, jar, &q, c).render(&st, "nomenclatures.html", context! { list => list })
+}
+
+#[derive(Deserialize, Default)]
+struct NomenclatureQ {
+    lang: Option<String>,
+    q: Option<String>,
+    code: Option<String>,
+    page: Option<i64>,
+}
+
+async fn nomenclature(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<NomenclatureQ>,
+    Path(name): Path<String>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let n = st
+        .store
+        .nomenclature(&name)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::not_found(format!("nomenclature {name}")))?;
+    const SIZE: i64 = 100;
+    let page = q.page.unwrap_or(1).max(1);
+    let query = q.q.clone().unwrap_or_default();
+    let (rows, total, searched) = if let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) {
+        let rows = st
+            .store
+            .nomenclature_code(&name, code)
+            .await
+            .map_err(AppError::from)?;
+        let n = rows.len();
+        (rows, n as i64, true)
+    } else if !query.trim().is_empty() {
+        let _ = catalog::sync_search_soon(&st).await;
+        let r = st
+            .search
+            .search(&hdh_search::SearchQuery {
+                text: query.clone(),
+                filters: vec![
+                    ("nomenclature".into(), name.clone()),
+                    ("kind".into(), "code".into()),
+                ],
+                limit: 100,
+                offset: 0,
+            })
+            .map_err(|e| AppError::internal(format!("search: {e}")))?;
+        let mut rows = Vec::new();
+        for h in &r.hits {
+            let ordinal = h
+                .key
+                .rsplit('/')
+                .next()
+                .and_then(|o| o.parse::<i64>().ok())
+                .unwrap_or(-1);
+            if let Some(c) = st
+                .store
+                .nomenclature_codes(&name, ordinal, 1)
+                .await
+                .map_err(AppError::from)?
+                .into_iter()
+                .next()
+            {
+                rows.push(c);
+            }
+        }
+        (rows, r.total as i64, true)
+    } else {
+        let rows = st
+            .store
+            .nomenclature_codes(&name, (page - 1) * SIZE, SIZE)
+            .await
+            .map_err(AppError::from)?;
+        (rows, n.row_count, false)
+    };
+    let pages = if searched {
+        1
+    } else {
+        (n.row_count + SIZE - 1) / SIZE
+    };
+    let lang_q = LangQ {
+        lang: q.lang.clone(),
+    };
+    Ctx::new(&headers, jar, &lang_q, c).render(
+        &st,
+        "nomenclature.html",
+        context! {
+            n => n,
+            rows => rows,
+            total => total,
+            q => query,
+            code => q.code,
+            searched => searched,
+            page => page,
+            pages => pages,
+            coding_system => hdh_catalog::metadata::coding_system_of(&name).map(|c| c.label),
+        },
+    )
 }
 
 async fn deliver_page(

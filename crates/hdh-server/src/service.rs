@@ -202,7 +202,7 @@ pub async fn deliver(
         errors,
     };
     // Pair the files.
-    let mut metadata: Option<serde_json::Value> = None;
+    let mut metadata: Option<hdh_catalog::DatasetMetadata> = None;
     let mut schemas: Vec<(String, TableSchema)> = Vec::new();
     let mut csvs: std::collections::BTreeMap<String, (String, std::path::PathBuf)> =
         Default::default();
@@ -222,8 +222,11 @@ pub async fn deliver(
                     continue;
                 }
             };
-            match serde_json::from_slice(&bytes) {
-                Ok(v) => metadata = Some(v),
+            match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(v) => match hdh_catalog::DatasetMetadata::from_json_value(&v) {
+                    Ok(m) => metadata = Some(m),
+                    Err(e) => errors.push(format!("{base}: {e}")),
+                },
                 Err(e) => errors.push(format!(
                     "{base}: line {}, column {}: {e}",
                     e.line(),
@@ -267,7 +270,10 @@ pub async fn deliver(
     }
     if existing.is_none() && metadata.is_none() && errors.is_empty() {
         // A new dataset gets a minimal description that the producer can edit later.
-        metadata = Some(serde_json::json!({ "title": { "fr": dataset_id, "en": dataset_id } }));
+        metadata = Some(hdh_catalog::DatasetMetadata::untitled(
+            dataset_id,
+            &caller.user.organisation,
+        ));
     }
     if !errors.is_empty() {
         let rep = reject(errors, vec![]);
@@ -368,27 +374,29 @@ pub async fn deliver(
         metadata: serde_json::json!({ "tables": schemas.iter().map(|(_, s)| serde_json::from_str::<serde_json::Value>(&s.to_json()).unwrap_or_default()).collect::<Vec<_>>() }),
     };
     let manifest = state.lake.publish(staging, &dest, manifest).await?;
+    let product = metadata
+        .as_ref()
+        .and_then(|m| m.product.clone())
+        .or_else(|| {
+            existing
+                .as_ref()
+                .and_then(|d| hdh_catalog::DatasetMetadata::from_json_value(&d.metadata).ok())
+                .and_then(|m| m.product)
+        })
+        .unwrap_or_default();
     if let Some(meta) = metadata {
-        let text = |k: &str, lang: &str| {
-            meta.get(k)
-                .and_then(|v| v.get(lang).or(Some(v)))
-                .and_then(|v| v.as_str())
-                .unwrap_or(dataset_id)
-                .to_string()
-        };
         let d = Dataset {
             id: dataset_id.to_string(),
-            title_fr: text("title", "fr"),
-            title_en: text("title", "en"),
-            description_fr: text("description", "fr"),
-            description_en: text("description", "en"),
-            producer_name: meta
-                .get("producer")
-                .and_then(|v| v.as_str())
+            title_fr: meta.title.get("fr").to_string(),
+            title_en: meta.title.get("en").to_string(),
+            description_fr: meta.description.get("fr").to_string(),
+            description_en: meta.description.get("en").to_string(),
+            producer_name: Some(meta.producer_name())
+                .filter(|p| !p.is_empty())
                 .unwrap_or(&caller.user.organisation)
                 .to_string(),
             owner_id: caller.user.id.clone(),
-            metadata: meta.clone(),
+            metadata: meta.to_json_value(),
             created_at: existing
                 .as_ref()
                 .map(|d| d.created_at.clone())
@@ -424,6 +432,32 @@ pub async fn deliver(
         row_count: tables.iter().map(|t| t.row_count).sum(),
     };
     tx.insert_version(&v, &tables).await?;
+    // The catalogue describes the latest delivery's tables, with statistics
+    // computed from the data just published.
+    let described: Vec<TableSchema> = schemas.iter().map(|(_, s)| s.clone()).collect();
+    tx.replace_catalog_tables(
+        dataset_id,
+        "delivery",
+        &crate::catalog::delivered_tables(dataset_id, &product, &described),
+    )
+    .await?;
+    let stats = crate::catalog::compute_statistics(
+        state,
+        version,
+        &tables
+            .iter()
+            .map(|t| (t.schema.clone(), t.object_path.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    tx.save_statistics(
+        dataset_id,
+        version,
+        &serde_json::to_value(&stats).unwrap_or_default(),
+    )
+    .await?;
+    tx.touch_dataset(dataset_id, "delivery").await?;
+    tx.bump_catalog_generation().await?;
     tx.audit(
         &caller
             .event("delivery.publish", "dataset_version")
@@ -432,6 +466,10 @@ pub async fn deliver(
     )
     .await?;
     tx.commit().await?;
+    if let Err(e) = crate::catalog::reindex_dataset(state, dataset_id).await {
+        // The index is derived: the next sync rebuilds it from the store.
+        tracing::warn!("search index not updated for {dataset_id}: {e}");
+    }
     Ok(DeliveryReport {
         dataset_id: dataset_id.to_string(),
         accepted: true,

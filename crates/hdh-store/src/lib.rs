@@ -10,8 +10,10 @@
 //! least one audit event was written in it, so that no change can be recorded
 //! without its audit event (and the other way round).
 
+mod catalog;
 mod records;
 
+pub use catalog::*;
 pub use records::*;
 
 use hdh_model::{AuditEvent, Outcome};

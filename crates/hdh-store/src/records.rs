@@ -165,7 +165,7 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+        let rows = sqlx::query("SELECT * FROM users WHERE id <> 'system' ORDER BY username")
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(user_from).collect()

@@ -22,6 +22,8 @@ use hdh_pseudo::ProjectKey;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub mod profile;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     #[error("lake: {0}")]

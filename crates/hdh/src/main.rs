@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// The catalogue: import Frictionless packages, search, export as RDF.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Delivers a directory of tables (T.csv + T.schema.json, optional dataset.json) to a running hub.
     Deliver {
         /// Directory holding the files to deliver.
@@ -96,6 +101,51 @@ enum UserCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Imports a Frictionless Table Schema package (schemas/<product>/<TABLE>.json and
+    /// nomenclatures/<source>/<NAME>.json + .csv, like the SNDS's schema-snds). All or
+    /// nothing; importing the same files again changes nothing.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The package's root directory.
+        dir: PathBuf,
+        /// Name of the package (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Searches the catalogue; prints the top hits, one a line (kind, title, link).
+    Search {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Words to search for.
+        #[arg(required = true)]
+        words: Vec<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Writes the catalogue as HealthDCAT-AP RDF to standard output.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "turtle")]
+        format: RdfFormatArg,
+        /// Base URL of the hub, used in the identifiers.
+        #[arg(long, env = "HDH_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// Only this dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RdfFormatArg {
+    Turtle,
+    Jsonld,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +198,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HDH_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+                .unwrap_or_else(|_| "info,sqlx=error,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -253,6 +303,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Catalog { command } => catalog_command(command).await,
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },
         } => {
@@ -403,4 +454,120 @@ async fn deliver(
         }
     }
     bail!("the delivery was rejected: nothing was loaded")
+}
+
+async fn catalog_command(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Import { store, dir, name } => {
+            let name = match name {
+                Some(n) => n,
+                None => std::fs::canonicalize(&dir)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                    .unwrap_or_else(|| "package".into()),
+            };
+            let state = AppState::open(config(&store)).await?;
+            let files = hdh_server::catalog::read_package_dir(&dir)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            eprintln!("read {} files from {}", files.len(), dir.display());
+            let pb = bar(0, "importing");
+            let summary = hdh_server::catalog::import_package(
+                &state,
+                &name,
+                files,
+                "cli",
+                &mut |what, done, total| {
+                    pb.set_length(total);
+                    pb.set_position(done);
+                    pb.set_message(format!("importing {what}"));
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            pb.finish_and_clear();
+            if summary.unchanged {
+                println!(
+                    "{name}: unchanged since the last import (sha256 {}), nothing to do",
+                    &summary.sha256[..12]
+                );
+            } else {
+                println!(
+                    "{name}: {} datasets, {} tables, {} variables, {} foreign keys, {} nomenclatures, {} codes",
+                    summary.datasets.len(),
+                    summary.tables,
+                    summary.variables,
+                    summary.foreign_keys,
+                    summary.nomenclatures,
+                    summary.codes
+                );
+            }
+            let pb = bar(0, "indexing for search");
+            let started = std::time::Instant::now();
+            let rebuilt = hdh_server::catalog::sync_search(&state, &mut |n| {
+                pb.set_length(n as u64);
+                pb.set_position(n as u64);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            pb.finish_and_clear();
+            if rebuilt {
+                println!(
+                    "search index rebuilt: {} documents in {:.1} s",
+                    state.search.doc_count(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
+        CatalogCommand::Search {
+            store,
+            words,
+            limit,
+        } => {
+            let state = AppState::open(config(&store)).await?;
+            hdh_server::catalog::sync_search(&state, &mut |_| {})
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let r = state
+                .search
+                .search(&hdh_search::SearchQuery {
+                    text: words.join(" "),
+                    limit,
+                    ..Default::default()
+                })
+                .context("search")?;
+            for h in &r.hits {
+                println!("{}\t{}\t{}", h.kind.as_str(), h.title, h.url);
+            }
+            eprintln!("{} hit(s)", r.total);
+            Ok(())
+        }
+        CatalogCommand::Export {
+            store,
+            format,
+            base_url,
+            dataset,
+        } => {
+            let state = AppState::open(config(&store)).await?;
+            let format = match format {
+                RdfFormatArg::Turtle => hdh_catalog::dcat::RdfFormat::Turtle,
+                RdfFormatArg::Jsonld => hdh_catalog::dcat::RdfFormat::JsonLd,
+            };
+            let text = hdh_server::catalog::export_rdf(
+                &state,
+                &base_url,
+                dataset.as_deref(),
+                None,
+                usize::MAX,
+                format,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("writing to standard output")?;
+            Ok(())
+        }
+    }
 }

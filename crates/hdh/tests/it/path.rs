@@ -85,13 +85,14 @@ async fn whole_path(db: Db) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|h| h["variable"] == "BEN_SEX_COD"),
+            .any(|h| h["kind"] == "variable"
+                && h["key"] == "variable:snds-demo/IR_BEN_R/BEN_SEX_COD"),
         "{}",
         hits.body
     );
     let page = hub
         .http
-        .get(hub.url("/catalogue/snds-demo/tables/ER_PRS_F"))
+        .get(hub.url("/catalogue/datasets/snds-demo/tables/ER_PRS_F"))
         .send()
         .await
         .unwrap()
@@ -480,7 +481,17 @@ async fn whole_path(db: Db) {
     for (token, path) in [
         (None, "/".to_string()),
         (None, "/catalogue?q=BEN_SEX_COD".to_string()),
-        (None, "/catalogue/snds-demo".to_string()),
+        (None, "/catalogue/datasets/snds-demo".to_string()),
+        (
+            None,
+            "/catalogue/datasets/snds-demo/tables/ER_PRS_F".to_string(),
+        ),
+        (
+            None,
+            "/catalogue/datasets/snds-demo/tables/IR_BEN_R/variables/BEN_SEX_COD".to_string(),
+        ),
+        (None, "/catalogue/diagram".to_string()),
+        (None, "/catalogue/nomenclatures".to_string()),
         (Some(&producer), "/deliver".to_string()),
         (Some(&researcher), "/requests".to_string()),
         (Some(&researcher), "/requests/new".to_string()),

@@ -13,6 +13,8 @@ pub enum Db {
 
 pub struct Hub {
     pub base: String,
+    /// The store URL when it is not the default SQLite file of the data dir.
+    pub database_url: Option<String>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
 }
@@ -95,6 +97,7 @@ pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Hub {
     if let Db::Postgres = db {
         cfg.database_url = Some(fresh_postgres().await);
     }
+    let database_url = cfg.database_url.clone();
     let state = AppState::open(cfg).await.unwrap();
     assert!(
         hdh_server::seed::seed_demo(&state, PERSONS, &mut |_, _| {})
@@ -106,6 +109,7 @@ pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Hub {
     tokio::spawn(hdh_server::serve(state.clone(), listener));
     let hub = Hub {
         base: format!("http://{addr}"),
+        database_url,
         dir,
         http: reqwest::Client::new(),
     };
@@ -129,6 +133,10 @@ pub struct Resp {
 impl Hub {
     pub fn url(&self, p: &str) -> String {
         format!("{}{}", self.base, p)
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 
     pub fn lake(&self) -> std::path::PathBuf {
