@@ -441,21 +441,6 @@ pub async fn deliver(
         &crate::catalog::delivered_tables(dataset_id, &product, &described),
     )
     .await?;
-    let stats = crate::catalog::compute_statistics(
-        state,
-        version,
-        &tables
-            .iter()
-            .map(|t| (t.schema.clone(), t.object_path.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .await?;
-    tx.save_statistics(
-        dataset_id,
-        version,
-        &serde_json::to_value(&stats).unwrap_or_default(),
-    )
-    .await?;
     tx.touch_dataset(dataset_id, "delivery").await?;
     tx.bump_catalog_generation().await?;
     tx.audit(
@@ -466,6 +451,16 @@ pub async fn deliver(
     )
     .await?;
     tx.commit().await?;
+    // Statistics are computed from the published files outside the publish
+    // transaction (so no store write waits on the engine), then recorded
+    // with their own audit event before the delivery answers.
+    let profiled: Vec<(TableSchema, String)> = tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.object_path.clone()))
+        .collect();
+    if let Err(e) = record_statistics(state, caller, dataset_id, version, &profiled).await {
+        tracing::warn!("statistics of {dataset_id} v{version} not computed: {e}");
+    }
     if let Err(e) = crate::catalog::reindex_dataset(state, dataset_id).await {
         // The index is derived: the next sync rebuilds it from the store.
         tracing::warn!("search index not updated for {dataset_id}: {e}");
@@ -477,6 +472,37 @@ pub async fn deliver(
         tables: reports,
         errors: vec![],
     })
+}
+
+async fn record_statistics(
+    state: &AppState,
+    caller: &Caller,
+    dataset_id: &str,
+    version: i64,
+    tables: &[(TableSchema, String)],
+) -> Result<(), AppError> {
+    let stats = crate::catalog::compute_statistics(state, version, tables).await?;
+    let mut tx = state.store.begin().await?;
+    tx.save_statistics(
+        dataset_id,
+        version,
+        &serde_json::to_value(&stats).unwrap_or_default(),
+    )
+    .await?;
+    tx.bump_catalog_generation().await?;
+    tx.audit(
+        &caller
+            .event("catalog.statistics", "dataset_version")
+            .object(format!("{dataset_id}/v{version}"))
+            .details(serde_json::json!({
+                "records": stats.records,
+                "individuals": stats.individuals,
+                "threshold": stats.threshold,
+            })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn audit_rejection(
