@@ -349,6 +349,7 @@ pub async fn read_upload(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchQ {
     /// Words (French or English; accents, case and small typos do not matter).
     q: Option<String>,
@@ -364,10 +365,23 @@ struct SearchQ {
     coding_system: Option<String>,
     /// Only the codes of this nomenclature.
     nomenclature: Option<String>,
-    /// Page size (at most 100; default 20).
-    limit: Option<usize>,
-    /// Hits to skip.
-    offset: Option<usize>,
+    /// Page size (1 to 100; default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Hits to skip (0 to 10 000).
+    #[param(minimum = 0, maximum = 10000)]
+    offset: Option<i64>,
+}
+
+/// Checks an optional bounded query parameter.
+fn bounded(name: &str, v: Option<i64>, min: i64, max: i64, default: i64) -> Result<i64, AppError> {
+    match v {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) => Err(AppError::bad_request(format!(
+            "{name} {v}: between {min} and {max}"
+        ))),
+    }
 }
 
 /// Searches the catalogue (datasets, tables, variables, nomenclature codes):
@@ -398,8 +412,8 @@ async fn search(
         .search(&hdh_search::SearchQuery {
             text: q.q.unwrap_or_default(),
             filters,
-            limit: q.limit.unwrap_or(20).min(100),
-            offset: q.offset.unwrap_or(0).min(10_000),
+            limit: bounded("limit", q.limit, 1, 100, 20)? as usize,
+            offset: bounded("offset", q.offset, 0, 10_000, 0)? as usize,
         })
         .map_err(|e| AppError::bad_request(e.to_string()))?;
     Ok(Json(json!(r)))
@@ -515,12 +529,15 @@ async fn catalogue_nomenclatures(State(st): State<AppState>) -> Result<Json<Valu
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CodesQ {
     /// The rows whose code is exactly this.
     code: Option<String>,
     /// Rows to skip (file order).
+    #[param(minimum = 0, maximum = 1000000)]
     offset: Option<i64>,
-    /// Rows to return (at most 1000; default 100).
+    /// Rows to return (1 to 1000; default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -543,8 +560,8 @@ async fn catalogue_nomenclature(
             st.store
                 .nomenclature_codes(
                     &name,
-                    q.offset.unwrap_or(0).max(0),
-                    q.limit.unwrap_or(100).clamp(0, 1000),
+                    bounded("offset", q.offset, 0, 1_000_000, 0)?,
+                    bounded("limit", q.limit, 1, 1000, 100)?,
                 )
                 .await?
         }
