@@ -237,7 +237,9 @@ fn base(base_url: &str) -> &str {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn segment(text: &str) -> String {
+/// Percent-encodes a URL path segment or query value (all but
+/// `A-Za-z0-9-._~`).
+pub fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -423,19 +423,7 @@ pub fn nomenclature_url(name: &str) -> String {
     format!("/catalogue/nomenclatures/{}", seg(name))
 }
 
-/// Percent-encodes a path segment or query value (everything but
-/// `A-Za-z0-9-_.~`).
-pub fn seg(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use hdh_catalog::dcat::segment as seg;
 
 async fn dataset_docs(state: &AppState, d: &Dataset) -> Result<Vec<SearchDoc>, AppError> {
     let m = metadata_of(d);
@@ -718,6 +706,25 @@ impl TableDirectory {
                     .iter()
                     .find(|t| t.source == from.source && t.table_name == table)
             })
+    }
+
+    /// Whether `from` has a foreign key to `to`.
+    pub fn references(&self, from: &CatalogTable, to: &CatalogTable) -> bool {
+        TableSchema::from_json_value(&from.schema).is_ok_and(|s| {
+            s.foreign_keys.iter().any(|fk| {
+                self.resolve(from, &fk.reference.resource)
+                    .is_some_and(|x| x.dataset_id == to.dataset_id && x.table_name == to.table_name)
+            })
+        })
+    }
+
+    /// The other tables `t` references or is referenced by.
+    pub fn neighbours(&self, t: &CatalogTable) -> Vec<&CatalogTable> {
+        self.tables
+            .iter()
+            .filter(|o| !(o.dataset_id == t.dataset_id && o.table_name == t.table_name))
+            .filter(|o| self.references(o, t) || self.references(t, o))
+            .collect()
     }
 
     pub fn is_nomenclature(&self, name: &str) -> bool {

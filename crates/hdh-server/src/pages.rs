@@ -787,30 +787,7 @@ async fn table(
     let view = catalog::table_view(&st, &dir, &t).await?;
     // The table, the tables it references and those referencing it.
     let mut shown: Vec<&hdh_store::CatalogTable> = vec![&t];
-    let schema = hdh_model::schema::TableSchema::from_json_value(&t.schema).ok();
-    for other in dir.tables() {
-        let refs_it = hdh_model::schema::TableSchema::from_json_value(&other.schema)
-            .map(|s| {
-                s.foreign_keys.iter().any(|fk| {
-                    dir.resolve(other, &fk.reference.resource).is_some_and(|x| {
-                        x.dataset_id == t.dataset_id && x.table_name == t.table_name
-                    })
-                })
-            })
-            .unwrap_or(false);
-        let referenced = schema.as_ref().is_some_and(|s| {
-            s.foreign_keys.iter().any(|fk| {
-                dir.resolve(&t, &fk.reference.resource).is_some_and(|x| {
-                    x.dataset_id == other.dataset_id && x.table_name == other.table_name
-                })
-            })
-        });
-        if (refs_it || referenced)
-            && !(other.dataset_id == t.dataset_id && other.table_name == t.table_name)
-        {
-            shown.push(other);
-        }
-    }
+    shown.extend(dir.neighbours(&t));
     let diagram = (shown.len() > 1).then(|| {
         let dg = dir.diagram(&shown);
         let focus = dg
