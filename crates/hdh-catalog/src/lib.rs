@@ -11,6 +11,7 @@ pub mod diagram;
 pub mod metadata;
 pub mod package;
 pub mod products;
+pub mod quality;
 pub mod stats;
 
 pub use metadata::{DatasetMetadata, Localized};

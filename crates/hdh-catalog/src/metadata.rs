@@ -11,6 +11,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::quality::{InvalidRowsPolicy, QualityRule};
+
 /// A text in French and English. Either may be empty in input; [`Localized::get`]
 /// falls back to the other language.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +350,22 @@ pub struct DatasetMetadata {
     /// Synthetic data (no real person).
     #[serde(default)]
     pub synthetic: bool,
+    /// Coherence rules checked on every delivery (`qualityRules`; see
+    /// [`QualityRule`] for their JSON).
+    #[serde(
+        rename = "qualityRules",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub quality_rules: Vec<QualityRule>,
+    /// What the hub does with a delivery's invalid rows (`invalidRows`:
+    /// `"reject"`, the default, or `"quarantine"`).
+    #[serde(
+        rename = "invalidRows",
+        default,
+        skip_serializing_if = "InvalidRowsPolicy::is_default"
+    )]
+    pub invalid_rows: InvalidRowsPolicy,
 }
 
 /// Why a `dataset.json` was refused: `pointer` is the JSON pointer of the fault.
@@ -408,6 +426,46 @@ impl DatasetMetadata {
                 .collect();
             map.insert("quality_annotations".into(), Value::Array(items));
         }
+        // Read by hand so that errors name the exact place (a rule's field).
+        let mut quality_rules = Vec::new();
+        let mut quality_rules_seen = false;
+        for key in ["qualityRules", "quality_rules"] {
+            if let Some(v) = map.remove(key) {
+                if std::mem::replace(&mut quality_rules_seen, true) {
+                    return Err(MetadataError {
+                        pointer: format!("/{key}"),
+                        message: "qualityRules given twice (qualityRules and quality_rules)".into(),
+                    });
+                }
+                quality_rules = QualityRule::list_from_json_value(&v, &format!("/{key}"))?;
+            }
+        }
+        let mut invalid_rows = InvalidRowsPolicy::default();
+        let mut invalid_rows_seen = false;
+        for key in ["invalidRows", "invalid_rows"] {
+            if let Some(v) = map.remove(key) {
+                let policy = v.as_str().and_then(InvalidRowsPolicy::parse);
+                match policy {
+                    Some(p) if !invalid_rows_seen => invalid_rows = p,
+                    Some(_) => {
+                        return Err(MetadataError {
+                            pointer: format!("/{key}"),
+                            message: "invalidRows given twice (invalidRows and invalid_rows)"
+                                .into(),
+                        });
+                    }
+                    None => {
+                        return Err(MetadataError {
+                            pointer: format!("/{key}"),
+                            message: format!(
+                                "{v} is not an invalid-rows policy (expected \"reject\" or \"quarantine\")"
+                            ),
+                        });
+                    }
+                }
+                invalid_rows_seen = true;
+            }
+        }
         if !map.contains_key("title") {
             return Err(MetadataError {
                 pointer: "/title".into(),
@@ -445,6 +503,8 @@ impl DatasetMetadata {
                     message: msg,
                 }
             })?;
+        meta.quality_rules = quality_rules;
+        meta.invalid_rows = invalid_rows;
         if meta.title.is_empty() {
             return Err(MetadataError {
                 pointer: "/title".into(),
@@ -573,6 +633,67 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.pointer, "/min_typical_age");
+    }
+
+    #[test]
+    fn quality_rules_and_invalid_rows() {
+        let m = DatasetMetadata::from_json_value(&json!({
+            "title": "SNDS",
+            "qualityRules": [
+                {"table": "T_MCO_B", "field": "SOR_DAT", "notBefore": "ENT_DAT"},
+                {"table": "ER_PRS_F", "field": "EXE_SOI_DTD",
+                 "notAfter": {"table": "IR_BEN_R", "field": "BEN_DCD_DTE", "on": ["BEN_NIR_PSA"]}}
+            ],
+            "invalidRows": "quarantine"
+        }))
+        .unwrap();
+        assert_eq!(m.quality_rules.len(), 2);
+        assert_eq!(m.quality_rules[0].table, "T_MCO_B");
+        assert_eq!(m.invalid_rows, InvalidRowsPolicy::Quarantine);
+        let v = m.to_json_value();
+        assert_eq!(v["invalidRows"], json!("quarantine"));
+        assert_eq!(v["qualityRules"][0]["notBefore"], json!("ENT_DAT"));
+        assert_eq!(
+            v["qualityRules"][1]["notAfter"]["on"],
+            json!(["BEN_NIR_PSA"])
+        );
+        assert_eq!(DatasetMetadata::from_json_value(&v).unwrap(), m);
+
+        // Absent: no rules, reject; and nothing written back.
+        let m = DatasetMetadata::from_json_value(&json!({ "title": "x" })).unwrap();
+        assert!(m.quality_rules.is_empty());
+        assert_eq!(m.invalid_rows, InvalidRowsPolicy::Reject);
+        let v = m.to_json_value();
+        assert!(v.get("qualityRules").is_none() && v.get("invalidRows").is_none());
+        // snake_case spellings are accepted too.
+        let m = DatasetMetadata::from_json_value(&json!({
+            "title": "x", "invalid_rows": "REJECT",
+            "quality_rules": [{"table": "T", "field": "F", "notBefore": "G"}]
+        }))
+        .unwrap();
+        assert_eq!(m.quality_rules.len(), 1);
+
+        let e = DatasetMetadata::from_json_value(&json!({
+            "title": "x",
+            "qualityRules": [
+                {"table": "T", "field": "F", "notBefore": "G"},
+                {"table": "T", "field": "F", "notAfter": {"table": "R", "field": "D", "on": "K"}}
+            ]
+        }))
+        .unwrap_err();
+        assert_eq!(e.pointer, "/qualityRules/1/notAfter/on");
+        let e = DatasetMetadata::from_json_value(&json!({ "title": "x", "qualityRules": {} }))
+            .unwrap_err();
+        assert_eq!(e.pointer, "/qualityRules");
+        let e = DatasetMetadata::from_json_value(&json!({ "title": "x", "invalidRows": "drop" }))
+            .unwrap_err();
+        assert_eq!(e.pointer, "/invalidRows");
+        assert!(e.message.contains("quarantine"));
+        let e = DatasetMetadata::from_json_value(
+            &json!({ "title": "x", "invalidRows": "reject", "invalid_rows": "quarantine" }),
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/invalid_rows");
     }
 
     #[test]

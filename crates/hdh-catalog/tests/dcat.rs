@@ -118,6 +118,8 @@ fn dcir() -> DatasetEntry {
             product: Some("DCIR".into()),
             licence: None,
             synthetic: false,
+            quality_rules: vec![],
+            invalid_rows: Default::default(),
         },
         issued: Utc.with_ymd_and_hms(2024, 1, 15, 9, 30, 0).unwrap(),
         modified: Utc.with_ymd_and_hms(2025, 2, 20, 17, 45, 12).unwrap(),

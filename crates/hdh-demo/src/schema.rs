@@ -293,7 +293,7 @@ pub(crate) const IR_BEN_R: Table = Table {
         pseudonymisé, rang gémellaire, sexe, naissance, résidence, décès). Données \
         synthétiques de démonstration.",
     fields: &[
-        person(f("BEN_NIR_PSA", Str, NIR_DESC, &[Required, Len(17, 17)])),
+        person(f("BEN_NIR_PSA", Str, NIR_DESC, &[Required, Len(32, 32)])),
         f(
             "BEN_RNG_GEM",
             Int,
@@ -350,7 +350,7 @@ pub(crate) const ER_PRS_F: Table = Table {
         ORG_CLE_NUM,
         PRS_ORD_NUM,
         REM_TYP_AFF,
-        person(f("BEN_NIR_PSA", Str, NIR_DESC, &[Required, Len(17, 17)])),
+        person(f("BEN_NIR_PSA", Str, NIR_DESC, &[Required, Len(32, 32)])),
         f(
             "BEN_RNG_GEM",
             Int,
@@ -628,7 +628,7 @@ pub(crate) const T_MCO23C: Table = Table {
             "N° séquentiel dans fichier PMSI",
             &[Required, Len(10, 10)],
         ),
-        person(f("NIR_ANO_17", Str, "N° anonyme", &[Required, Len(17, 17)])),
+        person(f("NIR_ANO_17", Str, "N° anonyme", &[Required, Len(32, 32)])),
         f("EXE_SOI_DTD", Date, "Date d'entrée (date)", REQ),
         f("EXE_SOI_DTF", Date, "Date de sortie (date)", REQ),
         f(

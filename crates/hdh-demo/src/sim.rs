@@ -130,16 +130,19 @@ impl Ctx {
         r
     }
 
-    /// The 17-character pseudonym of person `idx` (bijective in `idx` for a given seed).
-    pub(crate) fn nir(&self, idx: u64) -> [u8; 17] {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        const B36: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    /// The level-1 pseudonym of person `idx` as a producer delivers it (32
+    /// lowercase hex characters: what `hdh producer prepare` writes; the
+    /// demo's people are born pseudonymised, no NIR exists). Bijective in
+    /// `idx` for a given seed.
+    pub(crate) fn nir(&self, idx: u64) -> [u8; 32] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let v = mix64(idx ^ self.nir_key);
-        let mut out = [b'0'; 17];
-        for (i, o) in out.iter_mut().take(16).enumerate() {
-            *o = HEX[((v >> (60 - 4 * i)) & 0xF) as usize];
+        let w = mix64(v ^ 0xA5A5_A5A5_5A5A_5A5A);
+        let mut out = [b'0'; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            let word = if i < 16 { v } else { w };
+            *o = HEX[((word >> (60 - 4 * (i % 16))) & 0xF) as usize];
         }
-        out[16] = B36[(mix64(v ^ 0xA5A5_A5A5) % 36) as usize];
         out
     }
 
@@ -376,7 +379,7 @@ struct P<'a> {
     ctx: &'a Ctx,
     r: ChaCha8Rng,
     idx: u64,
-    nir: [u8; 17],
+    nir: [u8; 32],
     rank: u8,
     b: Base,
     death: Option<i32>,

@@ -10,9 +10,20 @@
 //!
 //! Every row is validated even after the first error, so that a producer gets
 //! all errors of a delivery at once (the first `max_errors` in detail, the
-//! rest counted). Values of person-identifier fields (`hdh:identifier`) never
+//! rest counted). Values of person-identifier fields (`hdh:identifier`) and
+//! of fields with a pseudonymisation role (`hdh:pseudonymisation`) never
 //! appear in messages.
+//!
+//! The dialect is set by [`IngestOptions`]: delimiter, header or not, quoting
+//! or not, UTF-8 or Latin-1 (SNDS extracts often are). A record longer than
+//! `max_record_bytes` (a runaway quote, a file without line breaks) is
+//! refused as soon as that many bytes have been read, so memory stays
+//! bounded whatever the input; a quote still open at the end of the file is
+//! an error at the line where it was opened. With `check_unique` off,
+//! primary keys and unique fields are not checked and memory is constant
+//! (the producer's tool does that; the hub checks again).
 
+mod arrow_check;
 mod plan;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,6 +41,7 @@ use arrow::record_batch::RecordBatch;
 use hdh_model::schema::TableSchema;
 use serde::{Deserialize, Serialize};
 
+pub use arrow_check::BatchValidator;
 pub use plan::arrow_schema;
 use plan::{FieldPlan, Plan, Storage, Typed};
 
@@ -74,14 +86,39 @@ impl<S: BuildHasher, T: BuildHasher> NomenclatureLookup for HashMap<String, Hash
     }
 }
 
+/// The character encoding of a delivered file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// UTF-8 (an optional byte order mark is skipped); an invalid sequence
+    /// is an error naming its line and column.
+    #[default]
+    Utf8,
+    /// ISO-8859-1: every byte is the character of that code point.
+    Latin1,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOptions {
     /// Rows per record batch (> 0).
     pub batch_rows: usize,
     /// Errors reported in detail; further errors are only counted.
     pub max_errors: usize,
-    /// Field delimiter (ASCII, not `"`, CR or LF).
+    /// Field delimiter (ASCII, not the quote, CR or LF).
     pub delimiter: u8,
+    /// The first row names the columns (checked against the schema);
+    /// without it, the columns are the schema's fields in order.
+    pub has_header: bool,
+    /// The quote character (ASCII, not CR or LF); `None`: no quoting, every
+    /// byte but the delimiter and line breaks is data.
+    pub quote: Option<u8>,
+    pub encoding: Encoding,
+    /// Longest accepted record, in bytes (of UTF-8, after decoding), blank
+    /// lines before it included (> 0).
+    pub max_record_bytes: usize,
+    /// Check primary key and `unique` constraints (memory grows with the
+    /// number of rows); off, memory is constant.
+    pub check_unique: bool,
 }
 
 impl Default for IngestOptions {
@@ -90,6 +127,11 @@ impl Default for IngestOptions {
             batch_rows: 65_536,
             max_errors: 1000,
             delimiter: b',',
+            has_header: true,
+            quote: Some(b'"'),
+            encoding: Encoding::Utf8,
+            max_record_bytes: 1 << 20,
+            check_unique: true,
         }
     }
 }
@@ -331,10 +373,13 @@ impl Column {
 fn flush(
     columns: &mut [Column],
     schema: &SchemaRef,
-    sink: &mut dyn FnMut(RecordBatch) -> Result<(), IngestError>,
+    lines: &mut Vec<u64>,
+    sink: &mut LinesSink<'_>,
 ) -> Result<(), IngestError> {
     let arrays: Vec<ArrayRef> = columns.iter_mut().map(Column::finish).collect();
-    sink(RecordBatch::try_new(schema.clone(), arrays)?)
+    let result = sink(RecordBatch::try_new(schema.clone(), arrays)?, lines);
+    lines.clear();
+    result
 }
 
 fn check_options(opts: &IngestOptions) -> Result<(), IngestError> {
@@ -343,11 +388,26 @@ fn check_options(opts: &IngestOptions) -> Result<(), IngestError> {
             "batch_rows must be at least 1".to_owned(),
         ));
     }
-    if !opts.delimiter.is_ascii() || matches!(opts.delimiter, b'"' | b'\r' | b'\n') {
+    if !opts.delimiter.is_ascii()
+        || matches!(opts.delimiter, b'\r' | b'\n')
+        || Some(opts.delimiter) == opts.quote
+    {
         return Err(IngestError::Options(format!(
             "unusable delimiter byte 0x{:02X}",
             opts.delimiter
         )));
+    }
+    if let Some(q) = opts.quote
+        && (!q.is_ascii() || matches!(q, b'\r' | b'\n'))
+    {
+        return Err(IngestError::Options(format!(
+            "unusable quote byte 0x{q:02X}"
+        )));
+    }
+    if opts.max_record_bytes == 0 {
+        return Err(IngestError::Options(
+            "max_record_bytes must be at least 1".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -416,6 +476,35 @@ fn check_header(plan: &Plan, header: &csv::ByteRecord) -> Option<String> {
     ))
 }
 
+/// Where the input stands with respect to quoting (mirrors the CSV reader's
+/// own state machine, which does not report a quote left open at the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    Unquoted,
+    /// Inside a quoted field opened at this offset.
+    Quoted {
+        start: u64,
+    },
+    /// A quote at `at` inside a quoted field: closes it, or escapes a quote
+    /// if the next byte is one.
+    QuoteSeen {
+        start: u64,
+        at: u64,
+    },
+}
+
+/// The error a [`LineTracker`] returns once a record outgrows the limit.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("record too long")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
 /// Wraps the input to number lines. `csv::Position::line` is not usable: it
 /// is taken before blank lines and the LF of a CRLF terminator are skipped, so
 /// it is off by one for every CRLF line and every blank line before a record.
@@ -424,6 +513,11 @@ fn check_header(plan: &Plan, header: &csv::ByteRecord) -> Option<String> {
 /// the not yet numbered input are, so it can skip them and count lines.
 /// Memory: one entry per CR/LF between the last numbered record and the
 /// read-ahead position (the CSV reader's buffer plus one record).
+///
+/// It also bounds records: once more than `max_record_bytes` have been read
+/// since the start of the record being read, it refuses to read further
+/// (the CSV reader asks for more only when the record is not finished), and
+/// it follows quoting to tell a quote left open at the end of the input.
 struct LineTracker<R> {
     inner: R,
     /// Bytes read from `inner` so far.
@@ -432,16 +526,57 @@ struct LineTracker<R> {
     breaks: VecDeque<u64>,
     /// LF bytes passed.
     lines_before: u64,
+    /// Where the record being read starts (set by the caller after each one).
+    record_start: u64,
+    max_record_bytes: u64,
+    /// Reading stopped because a record outgrew `max_record_bytes`.
+    too_long: bool,
+    quote: Option<u8>,
+    delimiter: u8,
+    quote_state: QuoteState,
+    /// The last byte of the previous read, if any.
+    prev: Option<u8>,
+    /// Skip a UTF-8 byte order mark at the very start.
+    strip_bom: bool,
 }
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                self.breaks
-                    .push_back(((self.offset + i as u64) << 1) | u64::from(b == b'\n'));
+        if self.offset - self.record_start > self.max_record_bytes {
+            self.too_long = true;
+            return Err(std::io::Error::other(RecordTooLong));
+        }
+        let mut n = self.inner.read(buf)?;
+        if self.strip_bom && self.offset == 0 && n > 0 {
+            self.strip_bom = false;
+            if buf[..n].starts_with(b"\xEF\xBB\xBF") {
+                buf.copy_within(3..n, 0);
+                n -= 3;
             }
+        }
+        let chunk = &buf[..n];
+        match self.quote {
+            None => {
+                for i in memchr::memchr2_iter(b'\n', b'\r', chunk) {
+                    self.breaks
+                        .push_back(((self.offset + i as u64) << 1) | u64::from(chunk[i] == b'\n'));
+                }
+            }
+            Some(q) => {
+                for i in memchr::memchr3_iter(b'\n', b'\r', q, chunk) {
+                    let b = chunk[i];
+                    if b == q {
+                        let prev = if i > 0 { Some(chunk[i - 1]) } else { self.prev };
+                        self.on_quote(self.offset + i as u64, prev);
+                    } else {
+                        self.breaks
+                            .push_back(((self.offset + i as u64) << 1) | u64::from(b == b'\n'));
+                    }
+                }
+            }
+        }
+        if let Some(&last) = chunk.last() {
+            self.prev = Some(last);
         }
         self.offset += n as u64;
         Ok(n)
@@ -449,12 +584,48 @@ impl<R: Read> Read for LineTracker<R> {
 }
 
 impl<R> LineTracker<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, opts: &IngestOptions) -> Self {
         LineTracker {
             inner,
             offset: 0,
             breaks: VecDeque::new(),
             lines_before: 0,
+            record_start: 0,
+            max_record_bytes: opts.max_record_bytes as u64,
+            too_long: false,
+            quote: opts.quote,
+            delimiter: opts.delimiter,
+            quote_state: QuoteState::Unquoted,
+            prev: None,
+            strip_bom: !opts.has_header && opts.encoding == Encoding::Utf8,
+        }
+    }
+
+    /// A quote byte at offset `at`, preceded by `prev`.
+    fn on_quote(&mut self, at: u64, prev: Option<u8>) {
+        self.quote_state = match self.quote_state {
+            QuoteState::Quoted { start } => QuoteState::QuoteSeen { start, at },
+            QuoteState::QuoteSeen { start, at: seen } if at == seen + 1 => {
+                QuoteState::Quoted { start }
+            }
+            QuoteState::QuoteSeen { .. } | QuoteState::Unquoted => {
+                // A quote opens a quoted field only at the start of a field;
+                // elsewhere it is data.
+                let opens = prev.is_none_or(|b| b == self.delimiter || b == b'\n' || b == b'\r');
+                if opens {
+                    QuoteState::Quoted { start: at }
+                } else {
+                    QuoteState::Unquoted
+                }
+            }
+        };
+    }
+
+    /// The offset of a quote still open at this point of the input.
+    fn open_quote(&self) -> Option<u64> {
+        match self.quote_state {
+            QuoteState::Quoted { start } => Some(start),
+            QuoteState::Unquoted | QuoteState::QuoteSeen { .. } => None,
         }
     }
 
@@ -479,6 +650,131 @@ impl<R> LineTracker<R> {
             next += 1;
         }
         self.lines_before + 1
+    }
+}
+
+/// Decodes ISO-8859-1 to UTF-8 while reading: a byte under 0x80 is itself,
+/// any other byte is the two-byte UTF-8 form of its code point.
+struct Latin1Reader<R> {
+    inner: R,
+    /// The second byte of a character that did not fit the last read.
+    pending: Option<u8>,
+}
+
+impl<R: Read> Read for Latin1Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(b) = self.pending.take() {
+            buf[0] = b;
+            return Ok(1);
+        }
+        if buf.len() == 1 {
+            let mut one = [0u8; 1];
+            if self.inner.read(&mut one)? == 0 {
+                return Ok(0);
+            }
+            if one[0] < 0x80 {
+                buf[0] = one[0];
+            } else {
+                buf[0] = 0xC0 | (one[0] >> 6);
+                self.pending = Some(0x80 | (one[0] & 0x3F));
+            }
+            return Ok(1);
+        }
+        // Read into the first half, then widen in place from the end.
+        let half = buf.len() / 2;
+        let n = self.inner.read(&mut buf[..half])?;
+        let high = buf[..n].iter().filter(|&&b| b >= 0x80).count();
+        if high == 0 {
+            return Ok(n);
+        }
+        let total = n + high;
+        let mut j = total;
+        for i in (0..n).rev() {
+            let b = buf[i];
+            if b < 0x80 {
+                j -= 1;
+                buf[j] = b;
+            } else {
+                j -= 2;
+                buf[j] = 0xC0 | (b >> 6);
+                buf[j + 1] = 0x80 | (b & 0x3F);
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The input, decoded to UTF-8.
+enum Decoded<R> {
+    Utf8(R),
+    Latin1(Latin1Reader<R>),
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Decoded::Utf8(r) => r.read(buf),
+            Decoded::Latin1(r) => r.read(buf),
+        }
+    }
+}
+
+/// What reading the next record gave.
+enum Next {
+    Record,
+    End,
+    /// The record starting at this line outgrew `max_record_bytes`; the
+    /// reason says more.
+    TooLong(u64, String),
+}
+
+fn next_record<R: Read>(
+    reader: &mut csv::Reader<LineTracker<R>>,
+    record: &mut csv::ByteRecord,
+    file_name: &str,
+) -> Result<Next, IngestError> {
+    match reader.read_byte_record(record) {
+        Ok(true) => {
+            let end = reader.position().byte();
+            let tracker = reader.get_mut();
+            if end.saturating_sub(tracker.record_start) > tracker.max_record_bytes {
+                // Read within one buffer: refused all the same.
+                let start = tracker.record_start;
+                let max = tracker.max_record_bytes;
+                let line = tracker.record_line(start);
+                return Ok(Next::TooLong(
+                    line,
+                    format!("record longer than {max} bytes (max_record_bytes)"),
+                ));
+            }
+            tracker.record_start = end;
+            Ok(Next::Record)
+        }
+        Ok(false) => Ok(Next::End),
+        Err(_) if reader.get_ref().too_long => {
+            let tracker = reader.get_mut();
+            let start = tracker.record_start;
+            let max = tracker.max_record_bytes;
+            let open = tracker.open_quote();
+            let line = tracker.record_line(start);
+            let reason = match open {
+                Some(at) => {
+                    let quote_line = tracker.record_line(at);
+                    format!(
+                        "record longer than {max} bytes: the quote opened at line {quote_line} is still open (unclosed quote?)"
+                    )
+                }
+                None => format!("record longer than {max} bytes (max_record_bytes)"),
+            };
+            Ok(Next::TooLong(line, reason))
+        }
+        Err(source) => Err(IngestError::Read {
+            file: file_name.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -515,6 +811,29 @@ pub fn ingest_csv<R: Read>(
     opts: &IngestOptions,
     sink: &mut dyn FnMut(RecordBatch) -> Result<(), IngestError>,
 ) -> Result<TableReport, IngestError> {
+    ingest_csv_with_lines(
+        schema,
+        file_name,
+        input,
+        nomenclatures,
+        opts,
+        &mut |batch, _| sink(batch),
+    )
+}
+
+/// A sink of record batches with the line each row starts on.
+pub type LinesSink<'a> = dyn FnMut(RecordBatch, &[u64]) -> Result<(), IngestError> + 'a;
+
+/// [`ingest_csv`], also handing the sink the 1-based line each row of the
+/// batch starts on (so that a later stage can locate a fault in a row).
+pub fn ingest_csv_with_lines<R: Read>(
+    schema: &TableSchema,
+    file_name: &str,
+    input: R,
+    nomenclatures: &dyn NomenclatureLookup,
+    opts: &IngestOptions,
+    sink: &mut LinesSink<'_>,
+) -> Result<TableReport, IngestError> {
     check_options(opts)?;
     let mut plan = Plan::new(schema)?;
     let arrow: SchemaRef = Arc::new(arrow_schema(schema));
@@ -527,34 +846,52 @@ pub fn ingest_csv<R: Read>(
         warnings: std::mem::take(&mut plan.warnings),
     };
     let max = opts.max_errors;
-    let read_err = |source| IngestError::Read {
-        file: file_name.to_owned(),
-        source,
-    };
 
-    let mut reader = csv::ReaderBuilder::new()
+    let decoded = match opts.encoding {
+        Encoding::Utf8 => Decoded::Utf8(input),
+        Encoding::Latin1 => Decoded::Latin1(Latin1Reader {
+            inner: input,
+            pending: None,
+        }),
+    };
+    let mut builder = csv::ReaderBuilder::new();
+    builder
         .has_headers(false)
         .flexible(true)
         .delimiter(opts.delimiter)
-        .from_reader(LineTracker::new(input));
+        .buffer_capacity(1 << 16);
+    match opts.quote {
+        Some(q) => builder.quote(q),
+        None => builder.quoting(false),
+    };
+    let mut reader = builder.from_reader(LineTracker::new(decoded, opts));
     let mut record = csv::ByteRecord::new();
 
-    if !reader.read_byte_record(&mut record).map_err(read_err)? {
-        report.push(
-            max,
-            1,
-            None,
-            None,
-            "empty file: the header row is missing".to_owned(),
-        );
-        return Ok(report);
-    }
-    if let Some(reason) = check_header(&plan, &record) {
-        let line = reader
-            .get_mut()
-            .record_line(record.position().map_or(0, csv::Position::byte));
-        report.push(max, line, None, None, reason);
-        return Ok(report);
+    if opts.has_header {
+        match next_record(&mut reader, &mut record, file_name)? {
+            Next::Record => {}
+            Next::End => {
+                report.push(
+                    max,
+                    1,
+                    None,
+                    None,
+                    "empty file: the header row is missing".to_owned(),
+                );
+                return Ok(report);
+            }
+            Next::TooLong(line, reason) => {
+                report.push(max, line, None, None, reason);
+                return Ok(report);
+            }
+        }
+        if let Some(reason) = check_header(&plan, &record) {
+            let line = reader
+                .get_mut()
+                .record_line(record.position().map_or(0, csv::Position::byte));
+            report.push(max, line, None, None, reason);
+            return Ok(report);
+        }
     }
 
     let n = plan.fields.len();
@@ -564,17 +901,29 @@ pub fn ingest_csv<R: Read>(
         .map(|f| Column::new(f.storage, opts.batch_rows))
         .collect();
     let mut pending = 0usize;
+    let mut lines: Vec<u64> = Vec::with_capacity(opts.batch_rows.min(1 << 20));
     let mut slots = vec![Slot::Null; n];
     let hasher = KeyHasher::new();
     let mut pk_seen = SeenKeys::default();
     let mut unique_seen: Vec<Option<SeenKeys>> = plan
         .fields
         .iter()
-        .map(|f| f.unique.then(SeenKeys::default))
+        .map(|f| (f.unique && opts.check_unique).then(SeenKeys::default))
         .collect();
+    let check_primary_key = opts.check_unique && !plan.primary_key.is_empty();
     let mut unknown_nomenclatures: HashSet<String> = HashSet::new();
+    // The cells' texts of a row; the allocation is kept from row to row.
+    let mut spare_texts: Vec<&str> = Vec::with_capacity(n);
 
-    while reader.read_byte_record(&mut record).map_err(read_err)? {
+    loop {
+        match next_record(&mut reader, &mut record, file_name)? {
+            Next::Record => {}
+            Next::End => break,
+            Next::TooLong(line, reason) => {
+                report.push(max, line, None, None, reason);
+                return Ok(report);
+            }
+        }
         report.rows += 1;
         let line = reader
             .get_mut()
@@ -591,7 +940,7 @@ pub fn ingest_csv<R: Read>(
         }
         let multi_line = record.as_slice().contains(&b'\n');
 
-        let mut texts: Vec<&str> = Vec::with_capacity(n);
+        let mut texts: Vec<&str> = recycle(std::mem::take(&mut spare_texts));
         for (i, (field, bytes)) in plan.fields.iter_mut().zip(record.iter()).enumerate() {
             let text = match std::str::from_utf8(bytes) {
                 Ok(text) => text,
@@ -630,7 +979,7 @@ pub fn ingest_csv<R: Read>(
         }
 
         // Primary key: only when every part is a valid value.
-        if !plan.primary_key.is_empty() {
+        if check_primary_key {
             let parts: Option<Vec<(Typed, &str)>> = plan
                 .primary_key
                 .iter()
@@ -700,16 +1049,37 @@ pub fn ingest_csv<R: Read>(
         for ((column, slot), text) in columns.iter_mut().zip(&slots).zip(&texts) {
             column.append(*slot, text);
         }
+        spare_texts = recycle(texts);
+        lines.push(line);
         pending += 1;
         if pending == opts.batch_rows {
-            flush(&mut columns, &arrow, sink)?;
+            flush(&mut columns, &arrow, &mut lines, sink)?;
             pending = 0;
         }
     }
+    // The CSV reader takes a quote still open at the end of the input as
+    // closing there: refuse it.
+    if let Some(at) = reader.get_ref().open_quote() {
+        let line = reader.get_mut().record_line(at);
+        report.push(
+            max,
+            line,
+            None,
+            None,
+            "unclosed quote: the quoted field opened here runs to the end of the file".to_owned(),
+        );
+    }
     if pending > 0 && report.error_count == 0 {
-        flush(&mut columns, &arrow, sink)?;
+        flush(&mut columns, &arrow, &mut lines, sink)?;
     }
     Ok(report)
+}
+
+/// An empty vector of another lifetime reusing `v`'s allocation (in-place
+/// collection of an empty iterator keeps the buffer).
+fn recycle<'b>(mut v: Vec<&str>) -> Vec<&'b str> {
+    v.clear();
+    v.into_iter().map(|_| "").collect()
 }
 
 /// Checks one (UTF-8) cell: missing value, type and constraints, nomenclature.
@@ -756,3 +1126,6 @@ fn check_cell(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dialect_tests;

@@ -10,6 +10,32 @@
 //!   join key of the pseudonymisation layer.
 //! * `"hdh:periodField": "FIELD"` on the table: the date or datetime field that
 //!   places a row in time (used to cut extracts by period).
+//! * `"hdh:pseudonymisation": {…}` on a field (see [`Pseudonymisation`] and
+//!   `docs/pseudonymisation.md`): what the producer's tool does to the field
+//!   before the table leaves the producer's premises.
+//!   - `{"role": "identifier", "normalise": "nir"|"name"|"date"|"sex"|"code",
+//!     "with": ["BEN_NAI_DTE", "BEN_SEX_COD"], "provisionalFlag": "BEN_NIR_PROV"}`:
+//!     the column is replaced (same name) by the level-1 pseudonym of its
+//!     normalised value followed by the normalised values of the `with`
+//!     fields, in order (each normalised by its own declared `normalise`;
+//!     without one, a date field as a date in its `format`, anything else as
+//!     a code). `provisionalFlag` (only with `nir`) adds a boolean column of
+//!     that name right after the identifier: true for temporary NIRs.
+//!   - `{"role": "direct", "normalise": …}`: a direct identifier (a name, …):
+//!     may be used in `with`, never leaves the producer (dropped).
+//!   - `{"role": "quasi-identifier", "generalise": "year-month"|"year"|"commune"|"department"}`:
+//!     kept, coarsened: a date becomes a `yearmonth` (`YYYY-MM`) or a `year`;
+//!     a commune code is normalised (`commune`) or cut to its département.
+//!   - no property: free data, kept as is.
+//!
+//!   [`TableSchema::published`] is the schema of what the hub receives;
+//!   [`TableSchema::pseudonymisation_plan`] says how each of its columns is
+//!   computed from the input. Coherence is checked at parse time: `with`
+//!   fields exist, a dropped field is in no key and is not the period field,
+//!   a coarsened field is in no key and is not the period field, the
+//!   normalisation or generalisation suits the field's type, flag names are
+//!   new and unique. Fields with a pseudonymisation role, like person
+//!   identifiers, never have their values shown in messages.
 //!
 //! Unknown properties (the SNDS schemas carry `length`, `type_oracle`,
 //! `dateCreated`, a `decimals` constraint, …) are ignored.
@@ -179,6 +205,223 @@ impl IdentifierKind {
     }
 }
 
+/// The pattern every level-1 pseudonym matches (32 lowercase hex digits).
+pub const PSEUDONYM_PATTERN: &str = "^[0-9a-f]{32}$";
+
+/// How a value is normalised before it is pseudonymised (`normalise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Normalise {
+    /// A NIR (numéro d'inscription au répertoire), checked with its key.
+    Nir,
+    /// A person's name: case, accents and separators folded.
+    Name,
+    /// A date, in the field's `format` (or ISO), written `YYYY-MM-DD`.
+    Date,
+    /// A sex code, mapped to the SNDS coding.
+    Sex,
+    /// A code: trimmed, upper case.
+    Code,
+}
+
+impl Normalise {
+    pub const ALL: [Normalise; 5] = [
+        Normalise::Nir,
+        Normalise::Name,
+        Normalise::Date,
+        Normalise::Sex,
+        Normalise::Code,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Normalise::Nir => "nir",
+            Normalise::Name => "name",
+            Normalise::Date => "date",
+            Normalise::Sex => "sex",
+            Normalise::Code => "code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Normalise> {
+        Normalise::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Whether a field of this type can be normalised this way.
+    pub fn applies_to(self, field_type: FieldType) -> bool {
+        match self {
+            Normalise::Nir | Normalise::Name => {
+                matches!(field_type, FieldType::String | FieldType::Any)
+            }
+            Normalise::Date => matches!(
+                field_type,
+                FieldType::Date | FieldType::String | FieldType::Any
+            ),
+            Normalise::Sex => matches!(
+                field_type,
+                FieldType::String | FieldType::Any | FieldType::Integer
+            ),
+            Normalise::Code => !matches!(
+                field_type,
+                FieldType::Number | FieldType::DateTime | FieldType::Boolean
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Normalise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a quasi-identifier is coarsened (`generalise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Generalise {
+    /// A date or datetime becomes a `yearmonth` (`YYYY-MM`).
+    #[serde(rename = "year-month")]
+    YearMonth,
+    /// A date, datetime or year-month becomes a `year`.
+    #[serde(rename = "year")]
+    Year,
+    /// A commune (INSEE) code, checked and normalised; stays a string.
+    #[serde(rename = "commune")]
+    Commune,
+    /// A commune code cut to its département code (string).
+    #[serde(rename = "department")]
+    Department,
+}
+
+impl Generalise {
+    pub const ALL: [Generalise; 4] = [
+        Generalise::YearMonth,
+        Generalise::Year,
+        Generalise::Commune,
+        Generalise::Department,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Generalise::YearMonth => "year-month",
+            Generalise::Year => "year",
+            Generalise::Commune => "commune",
+            Generalise::Department => "department",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Generalise> {
+        Generalise::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// Whether a field of this type can be generalised this way.
+    pub fn applies_to(self, field_type: FieldType) -> bool {
+        match self {
+            Generalise::YearMonth => matches!(field_type, FieldType::Date | FieldType::DateTime),
+            Generalise::Year => matches!(
+                field_type,
+                FieldType::Date | FieldType::DateTime | FieldType::YearMonth
+            ),
+            Generalise::Commune | Generalise::Department => {
+                matches!(field_type, FieldType::String | FieldType::Any)
+            }
+        }
+    }
+
+    /// The type of the generalised field.
+    pub fn output_type(self) -> FieldType {
+        match self {
+            Generalise::YearMonth => FieldType::YearMonth,
+            Generalise::Year => FieldType::Year,
+            Generalise::Commune | Generalise::Department => FieldType::String,
+        }
+    }
+
+    /// Whether generalised values differ from the originals beyond their
+    /// spelling (so the field cannot be part of a key).
+    pub fn coarsens(self) -> bool {
+        !matches!(self, Generalise::Commune)
+    }
+}
+
+impl fmt::Display for Generalise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the producer's tool does to a field (`hdh:pseudonymisation`); see
+/// the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "role",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum Pseudonymisation {
+    /// Replaced by the level-1 pseudonym of its normalised value and those
+    /// of the `with` fields.
+    Identifier {
+        normalise: Normalise,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        with: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provisional_flag: Option<String>,
+    },
+    /// A direct identifier: usable in `with`, dropped from the output.
+    Direct {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        normalise: Option<Normalise>,
+    },
+    /// Kept, coarsened.
+    QuasiIdentifier { generalise: Generalise },
+}
+
+impl Pseudonymisation {
+    pub fn role(&self) -> &'static str {
+        match self {
+            Pseudonymisation::Identifier { .. } => "identifier",
+            Pseudonymisation::Direct { .. } => "direct",
+            Pseudonymisation::QuasiIdentifier { .. } => "quasi-identifier",
+        }
+    }
+}
+
+/// One value that goes into a level-1 pseudonym.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PseudonymPart {
+    /// Index of the input field.
+    pub field: usize,
+    pub normalise: Normalise,
+    /// The input field's `format` (dates).
+    pub format: Option<String>,
+}
+
+/// How one column of the published table is computed from the input row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// The input field at this index, unchanged.
+    Keep(usize),
+    /// The level-1 pseudonym of `parts` (the first is the field itself).
+    Pseudonym {
+        field: usize,
+        parts: Vec<PseudonymPart>,
+    },
+    /// Whether the NIR of input field `field` is a temporary one.
+    ProvisionalFlag { field: usize },
+    /// The input field, coarsened.
+    Generalise {
+        field: usize,
+        generalise: Generalise,
+    },
+}
+
+/// A column of the published table (see [`TableSchema::pseudonymisation_plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputColumn {
+    pub name: String,
+    pub source: ColumnSource,
+}
+
 /// Field constraints. `minimum`, `maximum` and `enum_values` hold canonical
 /// strings of the field's type (see [`lexical`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -256,6 +499,13 @@ pub struct Field {
     pub false_values: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Constraints::is_empty")]
     pub constraints: Constraints,
+    /// `hdh:pseudonymisation`: what the producer's tool does to the field.
+    #[serde(
+        rename = "hdh:pseudonymisation",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pseudonymisation: Option<Pseudonymisation>,
 }
 
 impl Field {
@@ -273,11 +523,31 @@ impl Field {
             true_values: None,
             false_values: None,
             constraints: Constraints::default(),
+            pseudonymisation: None,
         }
     }
 
     pub fn is_person_identifier(&self) -> bool {
         self.identifier == Some(IdentifierKind::Person)
+    }
+
+    /// Whether values of this field must never be shown in messages: a
+    /// person identifier or a field with a pseudonymisation role.
+    pub fn is_withheld(&self) -> bool {
+        self.is_person_identifier() || self.pseudonymisation.is_some()
+    }
+
+    /// How this field is normalised when it is part of a pseudonym: its
+    /// declared `normalise`, else a date as a date, else as a code.
+    pub fn part_normalise(&self) -> Normalise {
+        match &self.pseudonymisation {
+            Some(Pseudonymisation::Identifier { normalise, .. })
+            | Some(Pseudonymisation::Direct {
+                normalise: Some(normalise),
+            }) => *normalise,
+            _ if self.field_type == FieldType::Date => Normalise::Date,
+            _ => Normalise::Code,
+        }
     }
 }
 
@@ -375,6 +645,121 @@ impl TableSchema {
     pub fn is_required(&self, name: &str) -> bool {
         self.field(name)
             .is_some_and(|f| f.constraints.required || self.primary_key.iter().any(|k| k == name))
+    }
+
+    /// Whether any field has an `hdh:pseudonymisation` property.
+    pub fn has_pseudonymisation(&self) -> bool {
+        self.fields.iter().any(|f| f.pseudonymisation.is_some())
+    }
+
+    /// The columns of the published table (those of [`TableSchema::published`],
+    /// in order) and how each is computed from the input fields.
+    pub fn pseudonymisation_plan(&self) -> Vec<OutputColumn> {
+        let mut out = Vec::with_capacity(self.fields.len());
+        for (i, f) in self.fields.iter().enumerate() {
+            match &f.pseudonymisation {
+                None => out.push(OutputColumn {
+                    name: f.name.clone(),
+                    source: ColumnSource::Keep(i),
+                }),
+                Some(Pseudonymisation::Direct { .. }) => {}
+                Some(Pseudonymisation::QuasiIdentifier { generalise }) => out.push(OutputColumn {
+                    name: f.name.clone(),
+                    source: ColumnSource::Generalise {
+                        field: i,
+                        generalise: *generalise,
+                    },
+                }),
+                Some(Pseudonymisation::Identifier {
+                    with,
+                    provisional_flag,
+                    ..
+                }) => {
+                    let part = |j: usize, g: &Field| PseudonymPart {
+                        field: j,
+                        normalise: g.part_normalise(),
+                        format: g.format.clone(),
+                    };
+                    let mut parts = vec![part(i, f)];
+                    // Parsing checked that every `with` field exists.
+                    parts.extend(
+                        with.iter()
+                            .filter_map(|w| self.field_index(w).map(|j| part(j, &self.fields[j]))),
+                    );
+                    out.push(OutputColumn {
+                        name: f.name.clone(),
+                        source: ColumnSource::Pseudonym { field: i, parts },
+                    });
+                    if let Some(flag) = provisional_flag {
+                        out.push(OutputColumn {
+                            name: flag.clone(),
+                            source: ColumnSource::ProvisionalFlag { field: i },
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The schema of the table the hub receives: direct identifiers removed;
+    /// identifiers become `string` person identifiers holding a pseudonym
+    /// (constraints: `required` if it was, and [`PSEUDONYM_PATTERN`]);
+    /// quasi-identifiers take their generalised type (constraints: `required`
+    /// if it was); provisional flags (`boolean`) follow their identifier; no
+    /// `hdh:pseudonymisation` property is left. Keys, missing values and the
+    /// period field are kept (parsing refused the schemas where they would
+    /// name a dropped or coarsened field). A schema without pseudonymisation
+    /// properties is its own published schema.
+    pub fn published(&self) -> TableSchema {
+        let mut fields = Vec::with_capacity(self.fields.len() + 1);
+        for f in &self.fields {
+            match &f.pseudonymisation {
+                None => fields.push(f.clone()),
+                Some(Pseudonymisation::Direct { .. }) => {}
+                Some(Pseudonymisation::QuasiIdentifier { generalise }) => {
+                    let mut g = Field::new(f.name.clone(), generalise.output_type());
+                    g.title = f.title.clone();
+                    g.description = f.description.clone();
+                    g.identifier = f.identifier;
+                    if *generalise == Generalise::Commune {
+                        g.nomenclature = f.nomenclature.clone();
+                    }
+                    g.constraints.required = f.constraints.required;
+                    fields.push(g);
+                }
+                Some(Pseudonymisation::Identifier {
+                    provisional_flag, ..
+                }) => {
+                    let mut p = Field::new(f.name.clone(), FieldType::String);
+                    p.title = f.title.clone();
+                    p.description = f.description.clone();
+                    p.identifier = Some(IdentifierKind::Person);
+                    p.constraints.required = f.constraints.required;
+                    p.constraints.pattern = Some(PSEUDONYM_PATTERN.to_owned());
+                    fields.push(p);
+                    if let Some(flag) = provisional_flag {
+                        let mut b = Field::new(flag.clone(), FieldType::Boolean);
+                        b.description = Some(format!(
+                            "true when {} was a temporary (provisional) NIR",
+                            f.name
+                        ));
+                        b.constraints.required = self.is_required(&f.name);
+                        fields.push(b);
+                    }
+                }
+            }
+        }
+        TableSchema {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            fields,
+            primary_key: self.primary_key.clone(),
+            foreign_keys: self.foreign_keys.clone(),
+            missing_values: self.missing_values.clone(),
+            period_field: self.period_field.clone(),
+        }
     }
 }
 
@@ -605,6 +990,14 @@ fn parse_table(value: &Value) -> Result<TableSchema, SchemaError> {
         }
     }
 
+    check_pseudonymisation(
+        &fields,
+        &primary_key,
+        &foreign_keys,
+        period_field.as_deref(),
+        obj,
+    )?;
+
     Ok(TableSchema {
         name,
         title,
@@ -757,6 +1150,15 @@ fn parse_field(value: &Value, at: &Ptr) -> Result<Field, SchemaError> {
         None => Constraints::default(),
         Some(c) => parse_constraints(c, field_type, &at.key("constraints"))?,
     };
+    let pseudonymisation = match get(obj, "hdh:pseudonymisation") {
+        None => None,
+        Some(p) => Some(parse_pseudonymisation(
+            p,
+            field_type,
+            &name,
+            &at.key("hdh:pseudonymisation"),
+        )?),
+    };
     Ok(Field {
         name,
         field_type,
@@ -769,7 +1171,278 @@ fn parse_field(value: &Value, at: &Ptr) -> Result<Field, SchemaError> {
         true_values,
         false_values,
         constraints,
+        pseudonymisation,
     })
+}
+
+/// The field-local part of `hdh:pseudonymisation` (cross-field checks are in
+/// [`check_pseudonymisation`]).
+fn parse_pseudonymisation(
+    value: &Value,
+    field_type: FieldType,
+    field_name: &str,
+    at: &Ptr,
+) -> Result<Pseudonymisation, SchemaError> {
+    let Value::Object(obj) = value else {
+        return Err(at.err(format!("expected an object, found {}", kind(value))));
+    };
+    let role = match get(obj, "role") {
+        None => {
+            return Err(at
+                .key("role")
+                .err("the role is missing (identifier, direct or quasi-identifier)"));
+        }
+        Some(Value::String(r)) => r.as_str(),
+        Some(other) => {
+            return Err(at
+                .key("role")
+                .err(format!("expected a string, found {}", kind(other))));
+        }
+    };
+    let allowed: &[&str] = match role {
+        "identifier" => &["role", "normalise", "with", "provisionalFlag"],
+        "direct" => &["role", "normalise"],
+        "quasi-identifier" => &["role", "generalise"],
+        other => {
+            return Err(at.key("role").err(format!(
+                "unknown role {} (expected identifier, direct or quasi-identifier)",
+                truncate(other)
+            )));
+        }
+    };
+    for key in obj.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(at.key(key).err(format!(
+                "unknown property {} for role {role} (expected {})",
+                truncate(key),
+                allowed.join(", ")
+            )));
+        }
+    }
+    let normalise = |required: bool| -> Result<Option<Normalise>, SchemaError> {
+        let key_at = at.key("normalise");
+        let Some(n) = opt_string(obj, "normalise", at)? else {
+            return if required {
+                Err(key_at.err(format!(
+                    "an identifier needs a normalisation (one of {})",
+                    Normalise::ALL.map(Normalise::as_str).join(", ")
+                )))
+            } else {
+                Ok(None)
+            };
+        };
+        let n = Normalise::parse(&n).ok_or_else(|| {
+            key_at.err(format!(
+                "unknown normalisation {} (expected one of {})",
+                truncate(&n),
+                Normalise::ALL.map(Normalise::as_str).join(", ")
+            ))
+        })?;
+        if !n.applies_to(field_type) {
+            return Err(key_at.err(format!(
+                "normalisation {n} does not apply to {field_type} fields"
+            )));
+        }
+        Ok(Some(n))
+    };
+    match role {
+        "identifier" => {
+            let Some(norm) = normalise(true)? else {
+                return Err(at.key("normalise").err("missing"));
+            };
+            let with = match get(obj, "with") {
+                None => Vec::new(),
+                Some(v) => {
+                    let with_at = at.key("with");
+                    let names = string_list(v, &with_at)?;
+                    for (i, w) in names.iter().enumerate() {
+                        if w == field_name {
+                            return Err(with_at
+                                .idx(i)
+                                .err("an identifier cannot be combined with itself"));
+                        }
+                        if names[..i].contains(w) {
+                            return Err(with_at
+                                .idx(i)
+                                .err(format!("field {} is listed twice", truncate(w))));
+                        }
+                    }
+                    names
+                }
+            };
+            let provisional_flag = opt_string(obj, "provisionalFlag", at)?;
+            if let Some(flag) = &provisional_flag {
+                let flag_at = at.key("provisionalFlag");
+                if norm != Normalise::Nir {
+                    return Err(flag_at.err("a provisional flag only applies to a nir identifier"));
+                }
+                if !is_safe_identifier(flag) {
+                    return Err(flag_at.err(format!(
+                        "field name {} is not a safe identifier",
+                        truncate(flag)
+                    )));
+                }
+            }
+            Ok(Pseudonymisation::Identifier {
+                normalise: norm,
+                with,
+                provisional_flag,
+            })
+        }
+        "direct" => Ok(Pseudonymisation::Direct {
+            normalise: normalise(false)?,
+        }),
+        _ => {
+            let key_at = at.key("generalise");
+            let g = match opt_string(obj, "generalise", at)? {
+                None => {
+                    return Err(key_at.err(format!(
+                        "a quasi-identifier needs a generalisation (one of {})",
+                        Generalise::ALL.map(Generalise::as_str).join(", ")
+                    )));
+                }
+                Some(g) => Generalise::parse(&g).ok_or_else(|| {
+                    key_at.err(format!(
+                        "unknown generalisation {} (expected one of {})",
+                        truncate(&g),
+                        Generalise::ALL.map(Generalise::as_str).join(", ")
+                    ))
+                })?,
+            };
+            if !g.applies_to(field_type) {
+                return Err(key_at.err(format!(
+                    "generalisation {g} does not apply to {field_type} fields"
+                )));
+            }
+            Ok(Pseudonymisation::QuasiIdentifier { generalise: g })
+        }
+    }
+}
+
+/// Cross-field checks of `hdh:pseudonymisation`: `with` fields exist and can
+/// be normalised; flags are new, unique names; keys and the period field name
+/// neither a dropped field nor a coarsened one.
+fn check_pseudonymisation(
+    fields: &[Field],
+    primary_key: &[String],
+    foreign_keys: &[ForeignKey],
+    period_field: Option<&str>,
+    obj: &Map<String, Value>,
+) -> Result<(), SchemaError> {
+    let root = Ptr::root();
+    let fields_at = root.key("fields");
+    let index_of = |name: &str| fields.iter().position(|f| f.name == name);
+    let mut flags: HashMap<&str, usize> = HashMap::new();
+    for (i, f) in fields.iter().enumerate() {
+        let at = fields_at.idx(i).key("hdh:pseudonymisation");
+        let Some(Pseudonymisation::Identifier {
+            with,
+            provisional_flag,
+            ..
+        }) = &f.pseudonymisation
+        else {
+            continue;
+        };
+        for (k, w) in with.iter().enumerate() {
+            let Some(j) = index_of(w) else {
+                return Err(at
+                    .key("with")
+                    .idx(k)
+                    .err(format!("unknown field {}", truncate(w))));
+            };
+            let g = &fields[j];
+            let n = g.part_normalise();
+            if !n.applies_to(g.field_type) {
+                return Err(at.key("with").idx(k).err(format!(
+                    "field {w:?} ({}) cannot be normalised as {n}: declare its normalisation",
+                    g.field_type
+                )));
+            }
+        }
+        if let Some(flag) = provisional_flag {
+            let flag_at = at.key("provisionalFlag");
+            if index_of(flag).is_some() {
+                return Err(flag_at.err(format!(
+                    "the flag {flag:?} has the name of a field of the table"
+                )));
+            }
+            if let Some(first) = flags.insert(flag.as_str(), i) {
+                return Err(flag_at.err(format!(
+                    "the flag {flag:?} is also the flag of /fields/{first}"
+                )));
+            }
+        }
+    }
+    // Why a field may not be named by a key or the period field, if so.
+    let unusable = |name: &str| -> Option<&'static str> {
+        match &index_of(name).map(|i| &fields[i])?.pseudonymisation {
+            Some(Pseudonymisation::Direct { .. }) => {
+                Some("is a direct identifier, dropped before delivery")
+            }
+            Some(Pseudonymisation::QuasiIdentifier { generalise }) if generalise.coarsens() => {
+                Some("is a quasi-identifier whose values are coarsened before delivery")
+            }
+            _ => None,
+        }
+    };
+    let complain = |at: Ptr, name: &str, why: &str| at.err(format!("field {name:?} {why}"));
+    for (k, key) in primary_key.iter().enumerate() {
+        if let Some(why) = unusable(key) {
+            let at = match get(obj, "primaryKey") {
+                Some(Value::Array(_)) => root.key("primaryKey").idx(k),
+                _ => root.key("primaryKey"),
+            };
+            return Err(complain(at, key, why));
+        }
+    }
+    let fks_json = match get(obj, "foreignKeys") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    for (k, fk) in foreign_keys.iter().enumerate() {
+        let fk_json = fks_json.get(k);
+        let list_at = |base: Ptr, json: Option<&Value>, idx: usize| match json {
+            Some(Value::Array(_)) => base.idx(idx),
+            _ => base,
+        };
+        let fk_at = root.key("foreignKeys").idx(k);
+        for (j, name) in fk.fields.iter().enumerate() {
+            if let Some(why) = unusable(name) {
+                let json = fk_json.and_then(|v| v.get("fields"));
+                return Err(complain(list_at(fk_at.key("fields"), json, j), name, why));
+            }
+        }
+        if fk.reference.resource.is_empty() {
+            for (j, name) in fk.reference.fields.iter().enumerate() {
+                if let Some(why) = unusable(name) {
+                    let json = fk_json
+                        .and_then(|v| v.get("reference"))
+                        .and_then(|r| r.get("fields"));
+                    let at = list_at(fk_at.key("reference").key("fields"), json, j);
+                    return Err(complain(at, name, why));
+                }
+            }
+        }
+    }
+    if let Some(period) = period_field {
+        let period_at = root.key("hdh:periodField");
+        if let Some(why) = unusable(period) {
+            return Err(complain(period_at, period, why));
+        }
+        if let Some(i) = index_of(period)
+            && matches!(
+                fields[i].pseudonymisation,
+                Some(Pseudonymisation::Identifier { .. })
+            )
+        {
+            return Err(complain(
+                period_at,
+                period,
+                "is an identifier, replaced by a pseudonym before delivery",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A constraint value (`enum` member, `minimum`, `maximum`) as canonical
@@ -1300,6 +1973,402 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.pointer(), Some("/fields/3/type"));
+    }
+
+    fn pseudonymised_example() -> &'static str {
+        r#"{ "name": "ER_PRS_F", "title": "Prestations",
+          "fields": [
+            { "name": "BEN_NIR", "type": "string", "description": "NIR",
+              "constraints": {"required": true, "minLength": 13, "maxLength": 15},
+              "hdh:identifier": "person",
+              "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir",
+                "with": ["BEN_NAI_DTE", "BEN_SEX_COD"], "provisionalFlag": "BEN_NIR_PROV"} },
+            { "name": "BEN_NOM", "type": "string",
+              "hdh:pseudonymisation": {"role": "direct", "normalise": "name"} },
+            { "name": "BEN_NAI_DTE", "type": "date", "format": "%d%m%Y",
+              "constraints": {"required": true, "minimum": "1900-01-01"},
+              "hdh:pseudonymisation": {"role": "quasi-identifier", "generalise": "year-month"} },
+            { "name": "BEN_SEX_COD", "type": "integer", "nomenclature": "IR_SEX_V", "constraints": {"enum": [1, 2]} },
+            { "name": "BEN_RES_COM", "type": "string", "nomenclature": "IR_GEO_V",
+              "constraints": {"pattern": "[0-9AB]{5}"},
+              "hdh:pseudonymisation": {"role": "quasi-identifier", "generalise": "department"} },
+            { "name": "EXE_SOI_DTD", "type": "date", "format": "%d%m%Y", "constraints": {"required": true} },
+            { "name": "PRS_PAI_MNT", "type": "number", "unit": "EUR" }
+          ],
+          "primaryKey": ["BEN_NIR", "EXE_SOI_DTD"],
+          "foreignKeys": [ {"fields": "BEN_NIR", "reference": {"resource": "IR_BEN_R", "fields": "BEN_NIR"}} ],
+          "hdh:periodField": "EXE_SOI_DTD" }"#
+    }
+
+    #[test]
+    fn parses_pseudonymisation_properties() {
+        let s = TableSchema::from_json(pseudonymised_example().as_bytes()).unwrap();
+        assert!(s.has_pseudonymisation());
+        assert_eq!(
+            s.field("BEN_NIR").unwrap().pseudonymisation,
+            Some(Pseudonymisation::Identifier {
+                normalise: Normalise::Nir,
+                with: vec!["BEN_NAI_DTE".into(), "BEN_SEX_COD".into()],
+                provisional_flag: Some("BEN_NIR_PROV".into()),
+            })
+        );
+        assert_eq!(
+            s.field("BEN_NOM").unwrap().pseudonymisation,
+            Some(Pseudonymisation::Direct {
+                normalise: Some(Normalise::Name)
+            })
+        );
+        assert_eq!(
+            s.field("BEN_NAI_DTE").unwrap().pseudonymisation,
+            Some(Pseudonymisation::QuasiIdentifier {
+                generalise: Generalise::YearMonth
+            })
+        );
+        assert!(s.field("BEN_NOM").unwrap().is_withheld());
+        assert!(s.field("BEN_NAI_DTE").unwrap().is_withheld());
+        assert!(!s.field("PRS_PAI_MNT").unwrap().is_withheld());
+        // Round trip, through to_json and serde.
+        let json = s.to_json();
+        assert!(
+            json.contains(r#""provisionalFlag": "BEN_NIR_PROV""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""role": "quasi-identifier""#), "{json}");
+        assert_eq!(TableSchema::from_json(json.as_bytes()).unwrap(), s);
+        let via_serde: TableSchema = serde_json::from_str(&json).unwrap();
+        assert_eq!(via_serde, s);
+        let field: Field =
+            serde_json::from_str(&serde_json::to_string(s.field("BEN_NIR").unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(&field, s.field("BEN_NIR").unwrap());
+    }
+
+    #[test]
+    fn published_schema() {
+        let s = TableSchema::from_json(pseudonymised_example().as_bytes()).unwrap();
+        let p = s.published();
+        let names: Vec<&str> = p.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "BEN_NIR",
+                "BEN_NIR_PROV",
+                "BEN_NAI_DTE",
+                "BEN_SEX_COD",
+                "BEN_RES_COM",
+                "EXE_SOI_DTD",
+                "PRS_PAI_MNT"
+            ]
+        );
+        let nir = p.field("BEN_NIR").unwrap();
+        assert_eq!(nir.field_type, FieldType::String);
+        assert!(nir.is_person_identifier());
+        assert_eq!(nir.description.as_deref(), Some("NIR"));
+        assert_eq!(
+            nir.constraints,
+            Constraints {
+                required: true,
+                pattern: Some("^[0-9a-f]{32}$".into()),
+                ..Constraints::default()
+            }
+        );
+        assert_eq!(nir.pseudonymisation, None);
+        let flag = p.field("BEN_NIR_PROV").unwrap();
+        assert_eq!(flag.field_type, FieldType::Boolean);
+        assert!(flag.constraints.required);
+        let dte = p.field("BEN_NAI_DTE").unwrap();
+        assert_eq!(dte.field_type, FieldType::YearMonth);
+        assert_eq!(dte.format, None);
+        assert_eq!(
+            dte.constraints,
+            Constraints {
+                required: true,
+                ..Constraints::default()
+            }
+        );
+        let com = p.field("BEN_RES_COM").unwrap();
+        assert_eq!(com.field_type, FieldType::String);
+        assert_eq!(com.nomenclature, None);
+        assert!(com.constraints.is_empty());
+        assert_eq!(p.field("BEN_SEX_COD"), s.field("BEN_SEX_COD"));
+        assert_eq!(p.field("EXE_SOI_DTD"), s.field("EXE_SOI_DTD"));
+        assert_eq!(p.primary_key, s.primary_key);
+        assert_eq!(p.foreign_keys, s.foreign_keys);
+        assert_eq!(p.period_field, s.period_field);
+        assert!(!p.has_pseudonymisation());
+        // A valid schema that reads back to itself.
+        assert_eq!(TableSchema::from_json(p.to_json().as_bytes()).unwrap(), p);
+        assert_eq!(p.published(), p);
+        // Without pseudonymisation properties, published() is the identity.
+        let plain = TableSchema::from_json(example().as_bytes()).unwrap();
+        assert_eq!(plain.published(), plain);
+    }
+
+    #[test]
+    fn pseudonymisation_plan_follows_the_published_columns() {
+        let s = TableSchema::from_json(pseudonymised_example().as_bytes()).unwrap();
+        let plan = s.pseudonymisation_plan();
+        let names: Vec<&str> = plan.iter().map(|c| c.name.as_str()).collect();
+        let published = s.published();
+        let expected: Vec<&str> = published.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, expected);
+        assert_eq!(
+            plan[0].source,
+            ColumnSource::Pseudonym {
+                field: 0,
+                parts: vec![
+                    PseudonymPart {
+                        field: 0,
+                        normalise: Normalise::Nir,
+                        format: None
+                    },
+                    PseudonymPart {
+                        field: 2,
+                        normalise: Normalise::Date,
+                        format: Some("%d%m%Y".into())
+                    },
+                    PseudonymPart {
+                        field: 3,
+                        normalise: Normalise::Code,
+                        format: None
+                    },
+                ]
+            }
+        );
+        assert_eq!(plan[1].source, ColumnSource::ProvisionalFlag { field: 0 });
+        assert_eq!(
+            plan[2].source,
+            ColumnSource::Generalise {
+                field: 2,
+                generalise: Generalise::YearMonth
+            }
+        );
+        assert_eq!(plan[3].source, ColumnSource::Keep(3));
+        assert_eq!(plan[6].source, ColumnSource::Keep(6));
+    }
+
+    #[test]
+    fn malformed_pseudonymisation_names_the_pointer() {
+        let t =
+            |fields: &str, rest: &str| format!(r#"{{"name": "T", "fields": [{fields}]{rest}}}"#);
+        let nir = r#"{"name": "NIR", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir"}}"#;
+        let nom =
+            r#"{"name": "NOM", "hdh:pseudonymisation": {"role": "direct", "normalise": "name"}}"#;
+        let dte = r#"{"name": "DTE", "type": "date", "hdh:pseudonymisation": {"role": "quasi-identifier", "generalise": "year"}}"#;
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                t(r#"{"name": "a", "hdh:pseudonymisation": "identifier"}"#, ""),
+                "/fields/0/hdh:pseudonymisation",
+                "expected an object",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"normalise": "nir"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/role",
+                "the role is missing",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "secret"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/role",
+                "unknown role \"secret\"",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/normalise",
+                "needs a normalisation",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nss"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/normalise",
+                "unknown normalisation \"nss\"",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "normalize": "nir"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/normalize",
+                "unknown property \"normalize\" for role identifier",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "direct", "generalise": "year"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/generalise",
+                "unknown property",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "type": "integer", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/normalise",
+                "normalisation nir does not apply to integer fields",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "quasi-identifier", "generalise": "year"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/generalise",
+                "generalisation year does not apply to string fields",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "type": "date", "hdh:pseudonymisation": {"role": "quasi-identifier"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/generalise",
+                "needs a generalisation",
+            ),
+            (
+                t(
+                    &format!(
+                        r#"{nom}, {{"name": "a", "hdh:pseudonymisation": {{"role": "identifier", "normalise": "nir", "with": ["NOM", "b"]}}}}"#
+                    ),
+                    "",
+                ),
+                "/fields/1/hdh:pseudonymisation/with/1",
+                "unknown field \"b\"",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "with": ["a"]}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/with/0",
+                "combined with itself",
+            ),
+            (
+                t(
+                    &format!(
+                        r#"{dte}, {{"name": "a", "hdh:pseudonymisation": {{"role": "identifier", "normalise": "nir", "with": ["DTE", "DTE"]}}}}"#
+                    ),
+                    "",
+                ),
+                "/fields/1/hdh:pseudonymisation/with/1",
+                "listed twice",
+            ),
+            (
+                t(
+                    r#"{"name": "M", "type": "number"}, {"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "with": ["M"]}}"#,
+                    "",
+                ),
+                "/fields/1/hdh:pseudonymisation/with/0",
+                "cannot be normalised as code",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "name", "provisionalFlag": "P"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/provisionalFlag",
+                "only applies to a nir identifier",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "provisionalFlag": "no flag"}}"#,
+                    "",
+                ),
+                "/fields/0/hdh:pseudonymisation/provisionalFlag",
+                "not a safe identifier",
+            ),
+            (
+                t(
+                    r#"{"name": "P"}, {"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "provisionalFlag": "P"}}"#,
+                    "",
+                ),
+                "/fields/1/hdh:pseudonymisation/provisionalFlag",
+                "has the name of a field",
+            ),
+            (
+                t(
+                    r#"{"name": "a", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "provisionalFlag": "P"}}, {"name": "b", "hdh:pseudonymisation": {"role": "identifier", "normalise": "nir", "provisionalFlag": "P"}}"#,
+                    "",
+                ),
+                "/fields/1/hdh:pseudonymisation/provisionalFlag",
+                "also the flag of /fields/0",
+            ),
+            (
+                t(
+                    &format!("{nir}, {nom}"),
+                    r#", "primaryKey": ["NIR", "NOM"]"#,
+                ),
+                "/primaryKey/1",
+                "direct identifier",
+            ),
+            (
+                t(&format!("{nir}, {dte}"), r#", "primaryKey": "DTE""#),
+                "/primaryKey",
+                "coarsened",
+            ),
+            (
+                t(
+                    &format!("{nir}, {nom}"),
+                    r#", "foreignKeys": [{"fields": ["NIR", "NOM"], "reference": {"resource": "U", "fields": ["a", "b"]}}]"#,
+                ),
+                "/foreignKeys/0/fields/1",
+                "direct identifier",
+            ),
+            (
+                t(
+                    &format!("{nir}, {nom}"),
+                    r#", "foreignKeys": [{"fields": "NIR", "reference": {"resource": "", "fields": "NOM"}}]"#,
+                ),
+                "/foreignKeys/0/reference/fields",
+                "direct identifier",
+            ),
+            (
+                t(dte, r#", "hdh:periodField": "DTE""#),
+                "/hdh:periodField",
+                "coarsened",
+            ),
+            (
+                t(
+                    r#"{"name": "D", "type": "date", "hdh:pseudonymisation": {"role": "direct"}}"#,
+                    r#", "hdh:periodField": "D""#,
+                ),
+                "/hdh:periodField",
+                "direct identifier",
+            ),
+            (
+                t(
+                    r#"{"name": "D", "type": "date", "hdh:pseudonymisation": {"role": "identifier", "normalise": "date"}}"#,
+                    r#", "hdh:periodField": "D""#,
+                ),
+                "/hdh:periodField",
+                "replaced by a pseudonym",
+            ),
+        ];
+        for (json, pointer, needle) in &cases {
+            let (p, m) = invalid(json);
+            assert_eq!(&p, pointer, "{json}: {m}");
+            assert!(
+                m.contains(needle),
+                "{json}: {m:?} should contain {needle:?}"
+            );
+        }
+        // Commune normalisation keeps values: allowed in a key.
+        let ok = t(
+            &format!(
+                r#"{nir}, {{"name": "COM", "hdh:pseudonymisation": {{"role": "quasi-identifier", "generalise": "commune"}}}}"#
+            ),
+            r#", "primaryKey": ["NIR", "COM"]"#,
+        );
+        let s = TableSchema::from_json(ok.as_bytes()).unwrap();
+        assert_eq!(s.published().primary_key, vec!["NIR", "COM"]);
     }
 
     #[test]

@@ -54,13 +54,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/releases/{id}/decision", post(decide))
         .route("/api/releases/{id}/download", get(download))
         .route("/api/audit", get(audit))
+        .merge(crate::delivery_api::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
-    components(schemas(LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
+    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
@@ -99,7 +100,10 @@ impl utoipa::Modify for CommonErrors {
             )
         };
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for op in [&mut item.get, &mut item.post, &mut item.put]
+                .into_iter()
+                .flatten()
+            {
                 let responses = &mut op.responses.responses;
                 let mut add = |code: &str, what: &str| {
                     responses
@@ -191,7 +195,7 @@ async fn openapi() -> impl IntoResponse {
 /// `{"error": {"code": …, "message": …, "details": …}}`
 #[derive(ToSchema)]
 #[allow(dead_code)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[schema(value_type = Object)]
     error: Value,
 }

@@ -7,8 +7,11 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod delivery_api;
 pub mod error;
 pub mod i18n;
+pub mod ingestion;
+pub mod keys;
 pub mod pages;
 pub mod seed;
 pub mod service;
@@ -34,6 +37,11 @@ pub struct AppState {
     pub search: hdh_search::SearchIndex,
     /// When this process last compared the index with the store.
     pub search_checked: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// The level-2 key files (the level-1 key is never here: it stays with
+    /// the trusted third party and the producers).
+    pub keys: keys::Keyring,
+    /// Running ingestions' progress and upload locks.
+    pub jobs: Arc<ingestion::Jobs>,
 }
 
 impl AppState {
@@ -55,7 +63,8 @@ impl AppState {
         let templates =
             pages::templates().map_err(|e| AppError::internal(format!("page template: {e:#}")))?;
         let search = open_search_index(&config.data_dir.join("search"))?;
-        Ok(AppState {
+        let keys = keys::Keyring::new(&config.data_dir);
+        let state = AppState {
             store,
             lake,
             secret: Arc::new(secret),
@@ -63,7 +72,12 @@ impl AppState {
             templates: Arc::new(templates),
             search,
             search_checked: Arc::default(),
-        })
+            keys,
+            jobs: Arc::default(),
+        };
+        ingestion::recover(&state).await?;
+        keys::active_key(&state).await?;
+        Ok(state)
     }
 }
 

@@ -47,7 +47,9 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "variable.html",
         "diagram.html",
         "nomenclatures.html",
-        "nomenclature.html"
+        "nomenclature.html",
+        "quality.html",
+        "ingestion.html"
     );
     // 1234567 → "1 234 567" (thin spaces, as in French typography).
     env.add_filter("num", |v: i64| -> String {
@@ -88,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         .route("/catalogue/{id}", get(old_dataset_link))
         .route("/catalogue/{id}/tables/{table}", get(old_table_link))
         .route("/deliver", get(deliver_page).post(deliver))
+        .route("/deliveries/{id}", get(ingestion_page))
         .route("/requests", get(requests))
         .route("/requests/new", get(new_request_page).post(new_request))
         .route("/requests/{id}", get(request))
@@ -720,6 +723,31 @@ async fn dataset(
         .map(|t| facet_label("coding_system", t, lang))
         .collect();
     let projects = projects_using(&st, ctx.caller.as_ref(), &id).await?;
+    // The latest version's quality report, drawn per table.
+    let latest = versions.first().map(|v| v.version);
+    let quality = match latest {
+        Some(v) => st.store.quality(&id, v).await.map_err(AppError::from)?,
+        None => None,
+    };
+    let quality_svgs: std::collections::BTreeMap<String, String> = quality
+        .as_ref()
+        .and_then(|q| serde_json::from_value::<hdh_catalog::quality::QualityReport>(q.clone()).ok())
+        .map(|q| {
+            q.tables
+                .iter()
+                .map(|t| {
+                    (
+                        t.table.clone(),
+                        hdh_catalog::quality::completeness_svg(t, lang),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ingestions = match &ctx.caller {
+        Some(c) => crate::ingestion::dataset_ingestions(&st, c, &id).await?,
+        None => vec![],
+    };
     let table_rows: Vec<Value> = tables
         .iter()
         .map(|t| {
@@ -748,6 +776,9 @@ async fn dataset(
             stats => stats,
             diagram => diagram,
             projects => projects,
+            quality => quality,
+            quality_svgs => quality_svgs,
+            ingestions => ingestions,
             ttl => format!("{}.ttl", catalog::dataset_url(&id)),
             jsonld => format!("{}.jsonld", catalog::dataset_url(&id)),
         },
@@ -1528,6 +1559,37 @@ async fn audit(
         })
         .collect();
     Ctx::new(&headers, jar, &LangQ { lang: q.lang.clone() }, Some(c)).render(&st, "audit.html", context! { events => events, f => context! { actor => q.actor, action => q.action, project => q.project, outcome => q.outcome, since => q.since } })
+}
+
+/// A delivery's ingestion: state, progress (the page refreshes itself while
+/// the job runs; no script needed), report.
+async fn ingestion_page(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let ctx = Ctx::new(&headers, jar, &q, c);
+    let caller = ctx.caller()?;
+    let status = crate::ingestion::get_ingestion(&st, caller, &id).await?;
+    let running = !matches!(status.state.as_str(), "published" | "rejected" | "failed");
+    let percent = (status.progress.rows_done * 100)
+        .checked_div(status.progress.rows_total)
+        .unwrap_or(0)
+        .min(100);
+    let dataset_href = catalog::dataset_url(&status.dataset_id);
+    ctx.render(
+        &st,
+        "ingestion.html",
+        context! {
+            i => status,
+            running => running,
+            percent => percent,
+            dataset_href => dataset_href,
+        },
+    )
 }
 
 #[cfg(test)]

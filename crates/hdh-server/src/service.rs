@@ -81,9 +81,10 @@ async fn require(
 
 // ---------------------------------------------------------------- delivery
 
-struct Lookup;
+/// The hub's nomenclatures, as code lists for validation.
+pub struct NomenclatureCodes;
 
-impl hdh_ingest::NomenclatureLookup for Lookup {
+impl hdh_ingest::NomenclatureLookup for NomenclatureCodes {
     fn contains(&self, nomenclature: &str, code: &str) -> Option<bool> {
         hdh_refdata::get(nomenclature).map(|n| n.contains(code))
     }
@@ -281,6 +282,16 @@ pub async fn deliver(
         return Ok(rep);
     }
 
+    // Person identifiers arrive as level-1 pseudonyms and are encrypted with
+    // the hub's level-2 key before anything is written.
+    let key = std::sync::Arc::new(crate::keys::active_key(state).await?);
+    let schemas: Vec<(String, TableSchema)> = schemas
+        .into_iter()
+        .map(|(f, s)| (f, crate::ingestion::hub_schema(&s)))
+        .collect();
+    let existing_meta = existing
+        .as_ref()
+        .and_then(|d| hdh_catalog::DatasetMetadata::from_json_value(&d.metadata).ok());
     // Validate and convert every table into staging.
     let mut staging = state.lake.begin_staging();
     let mut reports = Vec::new();
@@ -297,6 +308,12 @@ pub async fn deliver(
             tokio::sync::mpsc::channel::<datafusion::arrow::record_batch::RecordBatch>(4);
         let schema2 = schema.clone();
         let file2 = file.clone();
+        let key2 = key.clone();
+        let person: Vec<String> = schema
+            .person_fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
         let handle = tokio::task::spawn_blocking(move || {
             let opts = hdh_ingest::IngestOptions::default();
             let input = std::fs::File::open(&path).map_err(|e| {
@@ -306,9 +323,15 @@ pub async fn deliver(
                 &schema2,
                 &file2,
                 std::io::BufReader::with_capacity(1 << 20, input),
-                &Lookup,
+                &NomenclatureCodes,
                 &opts,
                 &mut |b| {
+                    let b = if person.is_empty() {
+                        b
+                    } else {
+                        hdh_workspace::pseudonyms::encrypt_level1(&b, &person, &key2)
+                            .map_err(|e| hdh_ingest::IngestError::Sink(Box::new(e)))?
+                    };
                     tx.blocking_send(b)
                         .map_err(|_| hdh_ingest::IngestError::Sink("the writer stopped".into()))
                 },
@@ -360,8 +383,64 @@ pub async fn deliver(
         return Ok(rep);
     }
 
-    // Publish: files first, manifest last, then the catalogue entry and its
-    // audit event in one transaction.
+    let quality = crate::ingestion::quality_of(
+        state,
+        dataset_id,
+        &schemas.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
+        &staging,
+        metadata.as_ref().or(existing_meta.as_ref()),
+    )
+    .await;
+    let published = publish_version(
+        state,
+        caller,
+        staging,
+        Publication {
+            dataset_id,
+            existing: existing.as_ref(),
+            metadata,
+            schemas: schemas.into_iter().map(|(_, s)| s).collect(),
+            key_id: key.id().to_string(),
+            quality,
+            details: serde_json::json!({ "source": "csv" }),
+        },
+    )
+    .await?;
+    Ok(DeliveryReport {
+        dataset_id: dataset_id.to_string(),
+        accepted: true,
+        version: Some(published.0),
+        tables: reports,
+        errors: vec![],
+    })
+}
+
+/// What [`publish_version`] publishes.
+pub(crate) struct Publication<'a> {
+    pub dataset_id: &'a str,
+    pub existing: Option<&'a Dataset>,
+    /// New catalogue metadata (`dataset.json`), if delivered.
+    pub metadata: Option<hdh_catalog::DatasetMetadata>,
+    pub schemas: Vec<TableSchema>,
+    /// The level-2 key the person identifiers are encrypted with.
+    pub key_id: String,
+    pub quality: Option<serde_json::Value>,
+    /// Added to the audit event (source, ingestion id, …).
+    pub details: serde_json::Value,
+}
+
+/// Publishes staged tables as the dataset's next version: files first,
+/// manifest last, then the catalogue entry, the version and its audit event
+/// in one transaction (until it commits, no reader sees the version; a crash
+/// before leaves only unreferenced files). Statistics and the search index
+/// follow. Returns the version number and its tables.
+pub(crate) async fn publish_version(
+    state: &AppState,
+    caller: &Caller,
+    staging: hdh_lake::Staging,
+    p: Publication<'_>,
+) -> Result<(i64, Vec<DatasetTable>), AppError> {
+    let dataset_id = p.dataset_id;
     let mut tx = state.store.begin().await?;
     let version = tx.next_version(dataset_id).await?;
     let dest = format!("datasets/{dataset_id}/v{version}");
@@ -371,20 +450,23 @@ pub async fn deliver(
         version,
         created_at: now(),
         files: vec![],
-        metadata: serde_json::json!({ "tables": schemas.iter().map(|(_, s)| serde_json::from_str::<serde_json::Value>(&s.to_json()).unwrap_or_default()).collect::<Vec<_>>() }),
+        metadata: serde_json::json!({
+            "tables": p.schemas.iter().map(|s| serde_json::from_str::<serde_json::Value>(&s.to_json()).unwrap_or_default()).collect::<Vec<_>>(),
+            "level2_key": p.key_id,
+        }),
     };
     let manifest = state.lake.publish(staging, &dest, manifest).await?;
-    let product = metadata
+    let product = p
+        .metadata
         .as_ref()
         .and_then(|m| m.product.clone())
         .or_else(|| {
-            existing
-                .as_ref()
+            p.existing
                 .and_then(|d| hdh_catalog::DatasetMetadata::from_json_value(&d.metadata).ok())
                 .and_then(|m| m.product)
         })
         .unwrap_or_default();
-    if let Some(meta) = metadata {
+    if let Some(meta) = &p.metadata {
         let d = Dataset {
             id: dataset_id.to_string(),
             title_fr: meta.title.get("fr").to_string(),
@@ -397,16 +479,14 @@ pub async fn deliver(
                 .to_string(),
             owner_id: caller.user.id.clone(),
             metadata: meta.to_json_value(),
-            created_at: existing
-                .as_ref()
-                .map(|d| d.created_at.clone())
-                .unwrap_or_else(now),
+            created_at: p.existing.map(|d| d.created_at.clone()).unwrap_or_else(now),
         };
         tx.upsert_dataset(&d).await?;
     }
-    let tables: Vec<DatasetTable> = schemas
+    let tables: Vec<DatasetTable> = p
+        .schemas
         .iter()
-        .map(|(_, s)| {
+        .map(|s| {
             let f = manifest.files.iter().find(|f| f.table == s.name);
             DatasetTable {
                 dataset_id: dataset_id.to_string(),
@@ -430,30 +510,43 @@ pub async fn deliver(
         published_at: now(),
         manifest_path: format!("{dest}/manifest.json"),
         row_count: tables.iter().map(|t| t.row_count).sum(),
+        key_id: p.key_id.clone(),
     };
     tx.insert_version(&v, &tables).await?;
+    if let Some(q) = &p.quality {
+        let mut q = q.clone();
+        q["version"] = serde_json::json!(version);
+        tx.save_quality(dataset_id, version, &q).await?;
+    }
     // The catalogue describes the latest delivery's tables, with statistics
     // computed from the data just published.
-    let described: Vec<TableSchema> = schemas.iter().map(|(_, s)| s.clone()).collect();
     tx.replace_catalog_tables(
         dataset_id,
         "delivery",
-        &crate::catalog::delivered_tables(dataset_id, &product, &described),
+        &crate::catalog::delivered_tables(dataset_id, &product, &p.schemas),
     )
     .await?;
     tx.touch_dataset(dataset_id, "delivery").await?;
     tx.bump_catalog_generation().await?;
+    let mut details = serde_json::json!({
+        "tables": tables.iter().map(|t| (t.table_name.clone(), t.row_count)).collect::<Vec<_>>(),
+        "files": manifest.files.iter().map(|f| (&f.path, &f.sha256)).collect::<Vec<_>>(),
+        "level2_key": p.key_id,
+    });
+    if let (Some(d), serde_json::Value::Object(extra)) = (details.as_object_mut(), p.details) {
+        d.extend(extra);
+    }
     tx.audit(
         &caller
             .event("delivery.publish", "dataset_version")
             .object(format!("{dataset_id}/v{version}"))
-            .details(serde_json::json!({ "tables": tables.iter().map(|t| (t.table_name.clone(), t.row_count)).collect::<Vec<_>>(), "files": manifest.files.iter().map(|f| (&f.path, &f.sha256)).collect::<Vec<_>>() })),
+            .details(details),
     )
     .await?;
     tx.commit().await?;
     // Statistics are computed from the published files outside the publish
     // transaction (so no store write waits on the engine), then recorded
-    // with their own audit event before the delivery answers.
+    // with their own audit event.
     let profiled: Vec<(TableSchema, String)> = tables
         .iter()
         .map(|t| (t.schema.clone(), t.object_path.clone()))
@@ -465,13 +558,7 @@ pub async fn deliver(
         // The index is derived: the next sync rebuilds it from the store.
         tracing::warn!("search index not updated for {dataset_id}: {e}");
     }
-    Ok(DeliveryReport {
-        dataset_id: dataset_id.to_string(),
-        accepted: true,
-        version: Some(version),
-        tables: reports,
-        errors: vec![],
-    })
+    Ok((version, tables))
 }
 
 async fn record_statistics(
@@ -992,11 +1079,26 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
                 .map(|f| f.name.clone())
                 .collect(),
             period_column: t.schema.period_field.clone(),
+            key_id: state
+                .store
+                .versions(&item.dataset_id)
+                .await?
+                .into_iter()
+                .find(|v| v.version == version)
+                .map(|v| v.key_id)
+                .unwrap_or_default(),
             columns,
         });
     }
     let key = state.secret.project_key(&project_id);
-    let manifest = hdh_workspace::provision(&state.lake, &spec, &key, &|_, _| {}).await?;
+    let level2 = state
+        .keys
+        .load_all(spec.tables.iter().map(|t| t.key_id.as_str()))?;
+    let pseudonymiser = hdh_workspace::pseudonyms::ProjectPseudonymiser {
+        project: &key,
+        level2: &level2,
+    };
+    let manifest = hdh_workspace::provision(&state.lake, &spec, &pseudonymiser, &|_, _| {}).await?;
     let project = Project {
         id: project_id.clone(),
         request_id: r.id.clone(),

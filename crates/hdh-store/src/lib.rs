@@ -11,9 +11,11 @@
 //! without its audit event (and the other way round).
 
 mod catalog;
+mod delivery;
 mod records;
 
 pub use catalog::*;
+pub use delivery::*;
 pub use records::*;
 
 use hdh_model::{AuditEvent, Outcome};

@@ -231,6 +231,9 @@ pub struct DatasetVersion {
     pub published_at: String,
     pub manifest_path: String,
     pub row_count: i64,
+    /// The level-2 key that encrypted the version's person identifiers
+    /// (`""` for a version without any).
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,7 +261,7 @@ fn table_from(row: &AnyRow) -> Result<DatasetTable> {
     })
 }
 
-fn version_from(row: &AnyRow) -> Result<DatasetVersion> {
+pub(crate) fn version_from(row: &AnyRow) -> Result<DatasetVersion> {
     Ok(DatasetVersion {
         dataset_id: row.try_get("dataset_id")?,
         version: row.try_get("version")?,
@@ -266,6 +269,7 @@ fn version_from(row: &AnyRow) -> Result<DatasetVersion> {
         published_at: row.try_get("published_at")?,
         manifest_path: row.try_get("manifest_path")?,
         row_count: row.try_get("row_count")?,
+        key_id: row.try_get("key_id")?,
     })
 }
 
@@ -312,13 +316,14 @@ impl Tx {
         v: &DatasetVersion,
         tables: &[DatasetTable],
     ) -> Result<()> {
-        sqlx::query("INSERT INTO dataset_versions (dataset_id, version, delivered_by, published_at, manifest_path, row_count) VALUES ($1,$2,$3,$4,$5,$6)")
+        sqlx::query("INSERT INTO dataset_versions (dataset_id, version, delivered_by, published_at, manifest_path, row_count, key_id) VALUES ($1,$2,$3,$4,$5,$6,$7)")
             .bind(v.dataset_id.clone())
             .bind(v.version)
             .bind(v.delivered_by.clone())
             .bind(v.published_at.clone())
             .bind(v.manifest_path.clone())
             .bind(v.row_count)
+            .bind(v.key_id.clone())
             .execute(self.conn())
             .await?;
         for t in tables {

@@ -6,8 +6,7 @@
 //! are refused, and DataFusion's URL tables are off, so SQL cannot reach a file
 //! or another project's data.
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -18,11 +17,12 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, ident, lit};
 use futures::StreamExt;
 use hdh_lake::{Lake, Manifest};
-use hdh_pseudo::ProjectKey;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub mod profile;
+pub mod pseudonyms;
+pub mod quality;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -120,6 +120,10 @@ pub struct TableSpec {
     pub person_columns: Vec<String>,
     /// Date column used to restrict rows to the approved period, if any.
     pub period_column: Option<String>,
+    /// The level-2 key the source version's identifiers are encrypted with
+    /// (`""`: none, identifiers keyed directly).
+    #[serde(default)]
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -186,6 +190,19 @@ fn engine(lake: &Lake, limits: &Limits) -> Result<SessionContext, WorkspaceError
     Ok(ctx)
 }
 
+/// Streams the record batches of one Parquet file of the lake, as written
+/// (for maintenance such as a key rotation).
+pub async fn read_table(
+    lake: &Lake,
+    object_path: &str,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream, WorkspaceError> {
+    let ctx = engine(lake, &Limits::default())?;
+    let df = ctx
+        .read_parquet(lake.url(object_path), ParquetReadOptions::default())
+        .await?;
+    Ok(df.execute_stream().await?)
+}
+
 fn days(d: chrono::NaiveDate) -> i32 {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     (d - epoch).num_days() as i32
@@ -197,7 +214,7 @@ fn days(d: chrono::NaiveDate) -> i32 {
 pub async fn provision(
     lake: &Lake,
     spec: &ExtractionSpec,
-    key: &ProjectKey,
+    key: &pseudonyms::ProjectPseudonymiser<'_>,
     progress: &(dyn Fn(&str, u64) + Send + Sync),
 ) -> Result<Manifest, WorkspaceError> {
     let ctx = engine(lake, &Limits::default())?;
@@ -226,7 +243,10 @@ pub async fn provision(
             let mut stream = df.execute_stream().await?;
             let mut rows = 0u64;
             while let Some(batch) = stream.next().await {
-                let batch = pseudonymise(&batch?, &out_schema, &t.person_columns, key)?;
+                let batch = key
+                    .apply(&batch?, &t.person_columns, &t.key_id)
+                    .map_err(|e| WorkspaceError::Spec(format!("table {}: {e}", t.name)))?;
+                let batch = RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())?;
                 rows += batch.num_rows() as u64;
                 writer.write(&batch).await?;
                 progress(&t.name, rows);
@@ -266,29 +286,6 @@ fn pseudonymised_schema(schema: &SchemaRef, person_columns: &[String]) -> Schema
         })
         .collect();
     Arc::new(Schema::new(fields))
-}
-
-fn pseudonymise(
-    batch: &RecordBatch,
-    out_schema: &SchemaRef,
-    person_columns: &[String],
-    key: &ProjectKey,
-) -> Result<RecordBatch, WorkspaceError> {
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    for (i, field) in batch.schema().fields().iter().enumerate() {
-        let col = batch.column(i);
-        if person_columns.iter().any(|p| p == field.name()) {
-            let s = cast(col, &DataType::Utf8)?;
-            let s = s.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-                WorkspaceError::Spec(format!("column {} is not text", field.name()))
-            })?;
-            let mapped: StringArray = s.iter().map(|v| v.map(|v| key.pseudonym(v))).collect();
-            cols.push(Arc::new(mapped));
-        } else {
-            cols.push(col.clone());
-        }
-    }
-    Ok(RecordBatch::try_new(out_schema.clone(), cols)?)
 }
 
 // ---------------------------------------------------------------- sessions

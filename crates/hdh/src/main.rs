@@ -7,6 +7,10 @@ use hdh_server::{AppState, Config};
 use std::io::BufRead;
 use std::path::PathBuf;
 
+mod producer;
+
+mod ops;
+
 #[derive(Parser)]
 #[command(name = "hdh", version, about = "hdh — an open-source health data hub")]
 struct Cli {
@@ -15,7 +19,7 @@ struct Cli {
 }
 
 #[derive(clap::Args, Clone)]
-struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// Directory holding all the hub's state (store, lake, secrets).
     #[arg(long, env = "HDH_DATA_DIR", default_value = "./hdh-data")]
     data_dir: PathBuf,
@@ -60,6 +64,21 @@ enum Command {
     Catalog {
         #[command(subcommand)]
         command: CatalogCommand,
+    },
+    /// The trusted third party: holds the level-1 pseudonymisation key, in its own process.
+    Ttp {
+        #[command(subcommand)]
+        command: ops::TtpCommand,
+    },
+    /// The hub's level-2 pseudonymisation keys: rotation without re-delivery.
+    Keys {
+        #[command(subcommand)]
+        command: ops::KeysCommand,
+    },
+    /// The producer's tool: keygen, prepare (pseudonymise + sign a package), verify, send.
+    Producer {
+        #[command(subcommand)]
+        command: producer::ProducerCommand,
     },
     /// Delivers a directory of tables (T.csv + T.schema.json, optional dataset.json) to a running hub.
     Deliver {
@@ -161,7 +180,7 @@ enum DemoCommand {
     },
 }
 
-fn config(store: &StoreArgs) -> Config {
+pub(crate) fn config(store: &StoreArgs) -> Config {
     let mut c = Config::new(store.data_dir.clone());
     c.database_url = store.database_url.clone();
     c
@@ -304,6 +323,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Catalog { command } => catalog_command(command).await,
+        Command::Producer { command } => producer::run(command).await,
+        Command::Ttp { command } => ops::ttp(command).await,
+        Command::Keys { command } => ops::keys(command).await,
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },
         } => {
@@ -332,7 +354,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Ctrl-C or SIGTERM: stop accepting connections, finish the requests in flight.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let term = async {

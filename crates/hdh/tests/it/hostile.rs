@@ -21,9 +21,9 @@ const SCHEMA: &str = r#"{
 }"#;
 
 const GOOD: &str = "STAY_ID,PATIENT,SEX,DGN_PAL,ENTRY,DAYS\n\
-S1,PATIENTSECRET0001,1,E11,2022-03-01,4\n\
-S2,PATIENTSECRET0002,2,J189,2022-04-12,2\n\
-S3,PATIENTSECRET0003,1,,2022-05-30,\n";
+S1,5ec2e700000000000000000000000001,1,E11,2022-03-01,4\n\
+S2,5ec2e700000000000000000000000002,2,J189,2022-04-12,2\n\
+S3,5ec2e700000000000000000000000003,1,,2022-05-30,\n";
 
 async fn deliver_stays(hub: &Hub, token: &str, csv: Vec<u8>) -> (StatusCode, Value) {
     let r = hub
@@ -71,7 +71,7 @@ async fn assert_rejected(
         "expected an error at line {line}, column {column:?} containing {reason:?}; got {errs:?}"
     );
     assert!(
-        !body.to_string().contains("PATIENTSECRET"),
+        !body.to_string().contains("5ec2e7000000"),
         "identifier values never appear in reports: {body}"
     );
     assert_eq!(files_under(&hub.lake()), before, "the lake is unchanged");
@@ -92,8 +92,11 @@ async fn hostile_deliveries_are_rejected_whole() {
     assert_rejected(
         &hub,
         &producer,
-        good.replace("S2,PATIENTSECRET0002,2,", "S2,PATIENTSECRET0002,7,")
-            .into_bytes(),
+        good.replace(
+            "S2,5ec2e700000000000000000000000002,2,",
+            "S2,5ec2e700000000000000000000000002,7,",
+        )
+        .into_bytes(),
         3,
         Some(3),
         "7",
@@ -142,7 +145,7 @@ async fn hostile_deliveries_are_rejected_whole() {
     assert_rejected(
         &hub,
         &producer,
-        format!("{GOOD}S4,PATIENTSECRET0004,1").into_bytes(),
+        format!("{GOOD}S4,5ec2e700000000000000000000000004,1").into_bytes(),
         5,
         None,
         "",
@@ -207,7 +210,7 @@ async fn hostile_deliveries_are_rejected_whole() {
         "{}",
         audit.body
     );
-    assert!(!audit.body.to_string().contains("PATIENTSECRET"));
+    assert!(!audit.body.to_string().contains("5ec2e7000000"));
 
     // The good file is accepted as version 1, then a second delivery is version 2.
     let (status, body) = deliver_stays(&hub, &producer, GOOD.as_bytes().to_vec()).await;

@@ -3,6 +3,7 @@
 //! One test binary (linking DataFusion is expensive), modules by topic.
 
 mod catalog;
+mod chain;
 mod cli;
 mod hostile;
 mod path;
