@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
-use crate::service::{Publication, deny, publish_version};
+use crate::service::{Publication, deny, publish_version, safe_id};
 use crate::{AppError, AppState};
 
 /// Largest chunk accepted by one `PUT`.
@@ -204,13 +204,6 @@ pub fn safe_file_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn safe_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn status_of(state: &AppState, r: &IngestionRecord) -> IngestionStatus {

@@ -152,7 +152,8 @@ pub struct DeliveryReport {
     pub errors: Vec<String>,
 }
 
-fn safe_id(s: &str) -> bool {
+/// A dataset id: letters, digits, '-' or '_', at most 64.
+pub(crate) fn safe_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()
