@@ -24,6 +24,8 @@ pub mod send;
 mod transform;
 pub mod verify;
 
+/// The text encoding of a [`Dialect`].
+pub use hdh_ingest::Encoding;
 pub use prepare::{
     Dialect, Level1Source, NoProgress, PrepareError, PrepareOptions, Prepared, Progress,
     TableInput, prepare, prepare_table,

@@ -191,7 +191,7 @@ fn register_key(hub: &str, token: &str, identity: &Path) {
 
 /// Persons: NIR of the insured holder (with its key), birth date, sex, name.
 /// Keys are hand-checked (97 − N mod 97; 2A → 19, 2B → 18).
-const PERSONS: &[(&str, &str, &str, &str)] = &[
+pub(crate) const PERSONS: &[(&str, &str, &str, &str)] = &[
     ("185057800604830", "12051985", "1", "Lefèvre"),
     ("255081416802538", "03081955", "2", "Élodie Müller"),
     ("269052A00401228", "21051969", "2", "Marie-Ange d'Ornano"),
@@ -211,7 +211,7 @@ const NAMES: &[&str] = &[
     "Lefèvre", "LEFEVRE", "Müller", "MULLER", "Ornano", "ORNANO", "Ñúñez", "NUNEZ",
 ];
 
-fn ben_schema() -> Value {
+pub(crate) fn ben_schema() -> Value {
     json!({
         "name": "BEN",
         "title": "Bénéficiaires",
@@ -232,7 +232,7 @@ fn ben_schema() -> Value {
     })
 }
 
-fn prs_schema() -> Value {
+pub(crate) fn prs_schema() -> Value {
     json!({
         "name": "PRS",
         "title": "Prestations",
@@ -255,7 +255,7 @@ fn prs_schema() -> Value {
 
 /// Writes the two tables as Latin-1, `;`-separated CSV files (as SNDS
 /// extracts often are) with their schemas; `rows_per_person` claims each.
-fn write_input(dir: &Path, rows_per_person: usize) {
+pub(crate) fn write_input(dir: &Path, rows_per_person: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let latin1 = |s: &str| -> Vec<u8> { s.chars().map(|c| c as u32 as u8).collect() };
     let mut ben =

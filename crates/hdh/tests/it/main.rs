@@ -5,6 +5,7 @@
 mod catalog;
 mod chain;
 mod cli;
+mod delivery;
 mod hostile;
 mod path;
 mod store;
