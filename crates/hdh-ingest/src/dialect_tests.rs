@@ -93,6 +93,19 @@ fn latin1_is_decoded() {
         reasons(&report),
         ["d.csv:2:1 (NOM): not valid UTF-8 at byte 2 of the value"]
     );
+
+    // "é" (C3 A9) cut by a separator: the record's bytes without separators
+    // are valid UTF-8, but neither cell is.
+    csv = b"NOM;VILLE;N\nZOE;B\xC3;\xA91\n".to_vec();
+    let (report, batches, _) = run(&people(), &csv[..], &opts);
+    assert!(batches.is_empty());
+    assert_eq!(
+        reasons(&report),
+        [
+            "d.csv:2:2 (VILLE): not valid UTF-8: byte 0xC3 at byte 2 of the value",
+            "d.csv:2:3 (N): not valid UTF-8: byte 0xA9 at byte 1 of the value"
+        ]
+    );
 }
 
 /// Reads at most `chunk` bytes at a time.

@@ -941,8 +941,15 @@ pub fn ingest_csv_with_lines<R: Read>(
         let multi_line = record.as_slice().contains(&b'\n');
 
         let mut texts: Vec<&str> = recycle(std::mem::take(&mut spare_texts));
+        // The record's UTF-8 is checked once; cell by cell only to locate
+        // an error.
+        let whole = std::str::from_utf8(record.as_slice()).ok();
         for (i, (field, bytes)) in plan.fields.iter_mut().zip(record.iter()).enumerate() {
-            let text = match std::str::from_utf8(bytes) {
+            let cell = match (whole, record.range(i)) {
+                (Some(w), Some(r)) => w.get(r).ok_or(()),
+                _ => Err(()),
+            };
+            let text = match cell.or_else(|()| std::str::from_utf8(bytes)) {
                 Ok(text) => text,
                 Err(e) => {
                     let at = e.valid_up_to();

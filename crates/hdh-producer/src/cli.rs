@@ -40,6 +40,10 @@ pub enum ProducerCommand {
     /// direct identifiers, coarsens quasi-identifiers, writes Parquet and a
     /// signed manifest. Nothing is left behind on failure.
     Prepare(PrepareArgs),
+    /// Registers the identity's Ed25519 public key with the hub (as the
+    /// signed-in producer account): from then on the hub accepts only
+    /// packages signed with it.
+    RegisterKey(RegisterKeyArgs),
     /// Checks a package: signature, every file's size and SHA-256, schemas
     /// and Parquet columns.
     Verify {
@@ -118,9 +122,17 @@ pub enum EncodingArg {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct SendArgs {
-    /// The package directory.
-    pub package: PathBuf,
+pub struct RegisterKeyArgs {
+    /// The producer's identity file (see `keygen`); only its public key is sent.
+    #[arg(long)]
+    pub identity: PathBuf,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Where the hub is and how to sign in to it.
+#[derive(Debug, clap::Args)]
+pub struct HubArgs {
     /// Base URL of the hub.
     #[arg(long, env = "HDH_URL", default_value = "http://127.0.0.1:8080")]
     pub hub: String,
@@ -133,6 +145,29 @@ pub struct SendArgs {
     /// A bearer token instead of signing in.
     #[arg(long, env = "HDH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+impl HubArgs {
+    fn auth(&self) -> Result<Auth, CliError> {
+        match (&self.token, &self.user) {
+            (Some(t), _) => Ok(Auth::Token(Zeroizing::new(t.clone()))),
+            (None, Some(user)) => Ok(Auth::Login {
+                user: user.clone(),
+                password: read_password(self.password_stdin)?,
+            }),
+            (None, None) => Err(CliError::Usage(
+                "give --user (with --password-stdin or HDH_PASSWORD) or --token".to_owned(),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The package directory.
+    pub package: PathBuf,
+    #[command(flatten)]
+    pub hub: HubArgs,
     /// Return once the ingestion is queued, without following it.
     #[arg(long)]
     pub no_wait: bool,
@@ -198,6 +233,17 @@ pub fn run(command: ProducerCommand) -> Result<(), CliError> {
             Ok(())
         }
         ProducerCommand::Send(args) => run_send(args),
+        ProducerCommand::RegisterKey(args) => {
+            let identity = read_identity(&args.identity)?;
+            let opts = SendOptions::new(&args.hub.hub, args.hub.auth()?);
+            crate::send::register_key(&opts, &identity.ed25519_public_hex())?;
+            println!(
+                "key {} registered with {} for this producer account",
+                identity.ed25519_public_hex(),
+                opts.hub
+            );
+            Ok(())
+        }
     }
 }
 
@@ -514,19 +560,7 @@ impl SendProgress for SendBars {
 }
 
 fn run_send(args: SendArgs) -> Result<(), CliError> {
-    let auth = match (&args.token, &args.user) {
-        (Some(t), _) => Auth::Token(Zeroizing::new(t.clone())),
-        (None, Some(user)) => Auth::Login {
-            user: user.clone(),
-            password: read_password(args.password_stdin)?,
-        },
-        (None, None) => {
-            return Err(CliError::Usage(
-                "give --user (with --password-stdin or HDH_PASSWORD) or --token".to_owned(),
-            ));
-        }
-    };
-    let mut opts = SendOptions::new(&args.hub, auth);
+    let mut opts = SendOptions::new(&args.hub.hub, args.hub.auth()?);
     opts.wait = !args.no_wait;
     let (upload, ingest) = if args.quiet {
         (ProgressBar::hidden(), ProgressBar::hidden())

@@ -30,5 +30,5 @@ pub use prepare::{
     Dialect, Level1Source, NoProgress, PrepareError, PrepareOptions, Prepared, Progress,
     TableInput, prepare, prepare_table,
 };
-pub use send::{Auth, SendError, SendOptions, SendOutcome, send};
+pub use send::{Auth, SendError, SendOptions, SendOutcome, register_key, send};
 pub use verify::{VerifyError, verify_package};

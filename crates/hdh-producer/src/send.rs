@@ -362,27 +362,47 @@ fn local_files(dir: &Path) -> Result<(Manifest, Vec<LocalFile>, String), SendErr
     Ok((manifest, files, manifest_sha))
 }
 
-/// Sends the package in `dir` (see the module documentation).
-pub fn send(
-    dir: &Path,
-    opts: &SendOptions,
-    progress: &dyn SendProgress,
-) -> Result<SendOutcome, SendError> {
+/// An HTTP client signed in to the hub of `opts`.
+fn connect<'a>(
+    opts: &'a SendOptions,
+    progress: &'a dyn SendProgress,
+) -> Result<Hub<'a>, SendError> {
     let base = opts.hub.trim_end_matches('/');
-    let (manifest, files, manifest_sha) = local_files(dir)?;
     let http = Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(opts.timeout)
         .build()
         .map_err(|e| SendError::Transport(e.to_string()))?;
     let token = login(&http, base, &opts.auth)?;
-    let hub = Hub {
+    Ok(Hub {
         http,
         base,
         token,
         opts,
         progress,
-    };
+    })
+}
+
+/// Registers the producer's Ed25519 public key (64 hex characters) with
+/// the hub (`PUT /api/producer/key`): packages signed with another key are
+/// refused from then on.
+pub fn register_key(opts: &SendOptions, public_key_hex: &str) -> Result<(), SendError> {
+    let hub = connect(opts, &Quiet)?;
+    let url = hub.url("/api/producer/key");
+    let body = serde_json::json!({ "public_key": public_key_hex });
+    let resp = hub.send("key registration", &|c| c.put(&url).json(&body))?;
+    Hub::json(resp, &[StatusCode::OK]).map(|_| ())
+}
+
+/// Sends the package in `dir` (see the module documentation).
+pub fn send(
+    dir: &Path,
+    opts: &SendOptions,
+    progress: &dyn SendProgress,
+) -> Result<SendOutcome, SendError> {
+    let (manifest, files, manifest_sha) = local_files(dir)?;
+    let hub = connect(opts, progress)?;
+    let base = hub.base;
     let state_path: PathBuf = dir.join(UPLOAD_STATE_FILE);
     let mut state = read_state(&state_path).filter(|s| {
         s.hub == base && s.dataset_id == manifest.dataset_id && s.manifest_sha256 == manifest_sha

@@ -12,9 +12,11 @@
 
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, RecordBatch, StringArray, StringBuilder,
 };
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::datatypes::{DataType, Date32Type, Int64Type, SchemaRef, TimeUnit};
 use hdh_ingest::RowError;
@@ -525,7 +527,7 @@ impl Transformer {
         let field = plan.field;
         let n_parts = plan.parts.len();
         let with_flag = plan.flag.is_some();
-        let mut out = StringBuilder::with_capacity(rows, rows * 32);
+        let mut out = AsciiColumn::with_capacity(rows, rows * 32);
         let mut flag = BooleanBuilder::with_capacity(if with_flag { rows } else { 0 });
         let mut provisional = 0u64;
         let arrays: Vec<&dyn Array> = plan
@@ -541,7 +543,6 @@ impl Transformer {
         let mut item_rows: Vec<usize> = Vec::new();
         let mut online: Vec<Option<[u8; 16]>> = Vec::new();
         let mut errors: Vec<(u64, usize, String)> = Vec::new();
-        let mut hex = [0u8; 32];
         for row in 0..rows {
             let mut ok = true;
             let mut is_provisional = false;
@@ -643,7 +644,7 @@ impl Transformer {
                         Some(mac) => fast_pseudonym(mac, &refs[..n_parts]),
                         None => key.pseudonymise(&refs[..n_parts]).0,
                     };
-                    append_hex(&mut out, &p, &mut hex);
+                    out.append_hex(&p);
                 }
                 Engine::Ttp(_) => {
                     item_rows.push(row);
@@ -665,7 +666,7 @@ impl Transformer {
             }
             for v in &online {
                 match v {
-                    Some(p) => append_hex(&mut out, p, &mut hex),
+                    Some(p) => out.append_hex(p),
                     None => out.append_null(),
                 }
             }
@@ -686,7 +687,7 @@ impl Transformer {
             *n += provisional;
         }
         let flag = with_flag.then(|| Arc::new(flag.finish()) as ArrayRef);
-        Ok((Arc::new(out.finish()), flag))
+        Ok((Arc::new(out.finish()?), flag))
     }
 
     fn generalise(
@@ -710,21 +711,21 @@ impl Transformer {
         let mut errors: Vec<(u64, String)> = Vec::new();
         let out: ArrayRef = match generalise {
             Generalise::YearMonth => {
-                let mut b = StringBuilder::with_capacity(rows, rows * 7);
+                let mut b = AsciiColumn::with_capacity(rows, rows * 7);
                 for row in 0..rows {
                     if array.is_null(row) {
                         b.append_null();
                         continue;
                     }
                     match iso_bytes(day_of(row)) {
-                        Ok(iso) => b.append_value(std::str::from_utf8(&iso[..7]).unwrap_or("")),
+                        Ok(iso) => b.append(&iso[..7]),
                         Err(e) => {
                             errors.push((lines[row], e));
                             b.append_null();
                         }
                     }
                 }
-                Arc::new(b.finish())
+                Arc::new(b.finish()?)
             }
             Generalise::Year => {
                 let mut b = Int64Builder::with_capacity(rows);
@@ -787,15 +788,72 @@ impl Transformer {
     }
 }
 
-fn append_hex(out: &mut StringBuilder, p: &[u8; 16], buf: &mut [u8; 32]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in p.iter().enumerate() {
-        buf[2 * i] = DIGITS[usize::from(b >> 4)];
-        buf[2 * i + 1] = DIGITS[usize::from(b & 0x0F)];
+/// A Utf8 column of ASCII values (hex pseudonyms, year-months) built from
+/// bytes: its values are checked as UTF-8 once per batch (by
+/// `StringArray::try_new`), not once per row.
+struct AsciiColumn {
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+    too_long: bool,
+}
+
+impl AsciiColumn {
+    fn with_capacity(rows: usize, bytes: usize) -> AsciiColumn {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        AsciiColumn {
+            values: Vec::with_capacity(bytes),
+            offsets,
+            nulls: NullBufferBuilder::new(rows),
+            too_long: false,
+        }
     }
-    // Hex digits are ASCII.
-    if let Ok(s) = std::str::from_utf8(buf) {
-        out.append_value(s);
+
+    fn end_value(&mut self) {
+        match i32::try_from(self.values.len()) {
+            Ok(end) => self.offsets.push(end),
+            Err(_) => {
+                self.too_long = true;
+                self.offsets.push(i32::MAX);
+            }
+        }
+    }
+
+    fn append(&mut self, value: &[u8]) {
+        self.values.extend_from_slice(value);
+        self.end_value();
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.end_value();
+        self.nulls.append_null();
+    }
+
+    fn append_hex(&mut self, p: &[u8; 16]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 32];
+        for (i, b) in p.iter().enumerate() {
+            buf[2 * i] = DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = DIGITS[usize::from(b & 0x0F)];
+        }
+        self.append(&buf);
+    }
+
+    fn finish(mut self) -> Result<StringArray, PrepareError> {
+        if self.too_long {
+            return Err(PrepareError::Usage(
+                "a batch's column exceeds 2 GiB: use smaller batches".into(),
+            ));
+        }
+        let nulls = self.nulls.finish();
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(self.offsets)),
+            Buffer::from_vec(self.values),
+            nulls,
+        )
+        .map_err(|e| PrepareError::Usage(format!("internal error building a column: {e}")))
     }
 }
 
@@ -904,9 +962,13 @@ mod tests {
         for parts in [&["a"][..], &["1234567890123", "1980-01-02", "2"], &["", ""]] {
             assert_eq!(fast_pseudonym(&mac, parts), key.pseudonymise(parts).0);
         }
-        let mut b = StringBuilder::new();
-        let mut buf = [0u8; 32];
-        append_hex(&mut b, &key.pseudonymise(&["x"]).0, &mut buf);
-        assert_eq!(b.finish().value(0), key.pseudonymise(&["x"]).to_hex());
+        let mut b = AsciiColumn::with_capacity(3, 64);
+        b.append_hex(&key.pseudonymise(&["x"]).0);
+        b.append_null();
+        b.append(b"2024-01");
+        let a = b.finish().unwrap();
+        assert_eq!(a.value(0), key.pseudonymise(&["x"]).to_hex());
+        assert!(a.is_null(1));
+        assert_eq!(a.value(2), "2024-01");
     }
 }

@@ -435,10 +435,12 @@ fn refusals_are_reported() {
     assert!(!pkg.join(UPLOAD_STATE_FILE).exists());
     let args = hdh_producer::cli::SendArgs {
         package: pkg.clone(),
-        hub: url.clone(),
-        user: None,
-        password_stdin: false,
-        token: Some(TOKEN.into()),
+        hub: hdh_producer::cli::HubArgs {
+            hub: url.clone(),
+            user: None,
+            password_stdin: false,
+            token: Some(TOKEN.into()),
+        },
         no_wait: false,
         quiet: true,
     };

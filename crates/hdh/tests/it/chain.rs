@@ -438,7 +438,26 @@ fn ttp_producer_and_hub_as_three_processes_never_let_an_identity_reach_the_hub()
         "--name",
         "cnam",
     ]);
-    register_key(&hub.url, &token, &identity);
+    let out = run_stdin(
+        &[
+            "producer",
+            "register-key",
+            "--identity",
+            identity.to_str().unwrap(),
+            "--hub",
+            &hub.url,
+            "--user",
+            "producer",
+            "--password-stdin",
+        ],
+        &format!("{}\n", hdh_server::seed::DEMO_PASSWORD),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("registered"));
     let x25519 =
         hdh_package::ProducerIdentity::from_file_text(&std::fs::read_to_string(&identity).unwrap())
             .unwrap()

@@ -518,6 +518,27 @@ async fn invalid_rows_follow_the_dataset_policy(db: Db) {
         "{}",
         q.body
     );
+    // A foreign key to a reference table the hub holds (IR_NAT_V, the
+    // nature of benefit): a code it does not list makes the row invalid.
+    let nat_input = f.root.join("nat");
+    write_input(&nat_input, 2);
+    let schema_path = nat_input.join("PRS.schema.json");
+    let mut prs: Value = serde_json::from_slice(&std::fs::read(&schema_path).unwrap()).unwrap();
+    prs["foreignKeys"].as_array_mut().unwrap().push(json!({
+        "fields": ["PRS_NAT_REF"],
+        "reference": {"resource": "IR_NAT_V", "fields": ["PRS_NAT"]}
+    }));
+    std::fs::write(&schema_path, serde_json::to_vec(&prs).unwrap()).unwrap();
+    let mut claims = std::fs::read(nat_input.join("PRS.csv")).unwrap();
+    let at = claims.windows(6).position(|w| w == b";1111;").unwrap();
+    claims[at..at + 6].copy_from_slice(b";4242;");
+    std::fs::write(nat_input.join("PRS.csv"), claims).unwrap();
+    let dir = f.root.join("nat-reject");
+    prepare(&nat_input, &dir, "natures", &f.identity, &f.key, None);
+    let s = deliver(&hub, &token, "natures", &dir, &[]).await;
+    rejected_with(&s, "1 invalid rows");
+    rejected_with(&s, "not in nomenclature IR_NAT_V");
+    nothing_published(&hub, "natures").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
