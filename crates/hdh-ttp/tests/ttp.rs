@@ -79,6 +79,8 @@ fn audit(dir: &Path) -> String {
 #[test]
 fn online_pseudonyms_equal_offline_ones() {
     let (_tmp, dir, token) = store();
+    // A second producer (a hospital group beside the health insurance).
+    let other_token = hdh_ttp::add_producer(&dir, "aphp").unwrap();
     let srv = start(&dir);
     let client = TtpClient::new(&srv.url, &token);
     let key = Level1Key::from_key_file(&std::fs::read_to_string(dir.join("level1.key")).unwrap())
@@ -93,6 +95,12 @@ fn online_pseudonyms_equal_offline_ones() {
         .map(|i| key.pseudonymise(&i.iter().map(String::as_str).collect::<Vec<_>>()))
         .collect();
     assert_eq!(online, offline);
+    // The same person gets the same level-1 pseudonym from every producer,
+    // so their deliveries join at the hub.
+    let from_other = TtpClient::new(&srv.url, &other_token)
+        .pseudonymise(&items)
+        .unwrap();
+    assert_eq!(from_other, online);
 
     // More than one batch: split by the client, same order.
     let many: Vec<Vec<String>> = (0..10_001)
