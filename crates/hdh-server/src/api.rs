@@ -55,12 +55,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/releases/{id}/download", get(download))
         .route("/api/audit", get(audit))
         .merge(crate::delivery_api::routes())
+        .merge(crate::desk::routes())
+        .merge(crate::registry::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk::queue, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
     components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
@@ -604,8 +606,9 @@ async fn get_request(
 ) -> Result<Json<Value>, AppError> {
     let (r, events) = service::view_request(&st, &c, &id).await?;
     let project = st.store.project_for_request(&id).await?;
+    let clocks = crate::desk::clocks(&st, &r, &events, crate::desk::today());
     Ok(Json(
-        json!({ "request": r, "history": events, "project": project }),
+        json!({ "request": r, "history": events, "project": project, "clocks": clocks }),
     ))
 }
 

@@ -22,6 +22,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Memory and time a workspace query may use.
     pub workspace_limits: hdh_workspace::Limits,
+    /// Working days of the desk's clocks (default: metropolitan France).
+    pub calendar: hdh_desk::Calendar,
+    /// Delays of the review steps, in working days.
+    pub deadlines: hdh_desk::Deadlines,
 }
 
 impl Config {
@@ -40,6 +44,8 @@ impl Config {
             secure_cookies: false,
             session_hours: 12,
             public_url: None,
+            calendar: hdh_desk::Calendar::france(),
+            deadlines: hdh_desk::Deadlines::default(),
         }
     }
 }

@@ -8,11 +8,13 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod delivery_api;
+pub mod desk;
 pub mod error;
 pub mod i18n;
 pub mod ingestion;
 pub mod keys;
 pub mod pages;
+pub mod registry;
 pub mod seed;
 pub mod service;
 

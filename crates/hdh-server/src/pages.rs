@@ -38,6 +38,7 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "table.html",
         "deliver.html",
         "requests.html",
+        "registry.html",
         "request_new.html",
         "request.html",
         "project.html",
@@ -91,6 +92,7 @@ pub fn routes() -> Router<AppState> {
         .route("/catalogue/{id}/tables/{table}", get(old_table_link))
         .route("/deliver", get(deliver_page).post(deliver))
         .route("/deliveries/{id}", get(ingestion_page))
+        .route("/registry", get(registry_page))
         .route("/requests", get(requests))
         .route("/requests/new", get(new_request_page).post(new_request))
         .route("/requests/{id}", get(request))
@@ -551,7 +553,7 @@ fn facet_label(name: &str, value: &str, lang: &str) -> String {
     }
 }
 
-fn public_base(st: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn public_base(st: &AppState, headers: &HeaderMap) -> String {
     if let Some(u) = &st.config.public_url {
         return u.trim_end_matches('/').to_string();
     }
@@ -624,28 +626,37 @@ async fn old_table_link(Path((id, t)): Path<(String, String)>) -> axum::response
     axum::response::Redirect::permanent(&catalog::table_url(&id, &t))
 }
 
-/// Projects (from the desk) whose scope includes a dataset: authorised ones
-/// are public; others are shown to those who may see the request.
+/// Projects (from the desk) whose scope includes a dataset: those in the
+/// public registry (every request from its submission on), and drafts to
+/// those who may see them.
 async fn projects_using(
     st: &AppState,
     caller: Option<&Caller>,
     dataset_id: &str,
 ) -> Result<Vec<Value>, AppError> {
-    use hdh_model::request::AccessRequestState as S;
+    let filter = crate::registry::RegistryFilter {
+        dataset: Some(dataset_id.to_string()),
+        ..Default::default()
+    };
+    let public: std::collections::HashSet<String> = crate::registry::entries(st, &filter)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
     let mut out = Vec::new();
     for r in st.store.requests().await.map_err(AppError::from)? {
         if !r.scope.iter().any(|s| s.dataset_id == dataset_id) {
             continue;
         }
-        let public = matches!(r.state, S::Authorised | S::Active | S::Closed);
+        let is_public = public.contains(&r.id);
         let visible = caller.is_some_and(|c| service::can_view_request(c, &r));
-        if !public && !visible {
+        if !is_public && !visible {
             continue;
         }
         out.push(context! {
             title => r.title,
             state => r.state.as_str(),
-            href => visible.then(|| format!("/requests/{}", r.id)),
+            href => if visible { format!("/requests/{}", r.id) } else { format!("/registry#{}", r.id) },
             tables => r.scope.iter().filter(|s| s.dataset_id == dataset_id).map(|s| s.table.clone()).collect::<Vec<_>>(),
         });
     }
@@ -1097,6 +1108,65 @@ async fn deliver(
     Ok(r)
 }
 
+#[derive(Deserialize, Default)]
+struct RegistryQ {
+    lang: Option<String>,
+    q: Option<String>,
+    status: Option<String>,
+    dataset: Option<String>,
+}
+
+/// The public registry of projects (no sign-in).
+async fn registry_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(rq): Query<RegistryQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let filter = crate::registry::RegistryFilter {
+        q: rq.q.clone(),
+        status: rq.status.clone(),
+        dataset: rq.dataset.clone(),
+    };
+    let all = crate::registry::entries(&st, &crate::registry::RegistryFilter::default()).await?;
+    let datasets: std::collections::BTreeSet<String> = all
+        .iter()
+        .flat_map(|e| e.datasets.iter().cloned())
+        .collect();
+    let projects: Vec<_> = all.into_iter().filter(|e| filter.keeps(e)).collect();
+    let statuses: Vec<&str> = hdh_model::request::AccessRequestState::ALL
+        .iter()
+        .filter(|s| **s != hdh_model::request::AccessRequestState::Draft)
+        .map(|s| s.as_str())
+        .collect();
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("q", &rq.q),
+        ("status", &rq.status),
+        ("dataset", &rq.dataset),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            qs.append_pair(k, v);
+        }
+    }
+    let qs = qs.finish();
+    let query = if qs.is_empty() {
+        String::new()
+    } else {
+        format!("?{qs}")
+    };
+    let lang = LangQ { lang: rq.lang };
+    Ctx::new(&headers, jar, &lang, c).render(
+        &st,
+        "registry.html",
+        context! {
+            projects => projects, datasets => datasets, statuses => statuses, query => query,
+            filter => context! { q => rq.q, status => rq.status, dataset => rq.dataset },
+        },
+    )
+}
+
 async fn requests(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -1105,13 +1175,27 @@ async fn requests(
     PageCaller(c): PageCaller,
 ) -> PageResult {
     let all = service::list_requests(&st, &c).await?;
-    let to_review: Vec<_> = all
-        .iter()
-        .filter(|r| {
-            r.state.reviewer().is_some_and(|role| c.has(role)) && r.applicant_id != c.user.id
-        })
-        .cloned()
-        .collect();
+    // The caller's queue, the most urgent first, each with its clock.
+    let today = crate::desk::today();
+    let mut to_review: Vec<(i64, serde_json::Value)> = Vec::new();
+    for r in all.iter().filter(|r| {
+        r.state.reviewer().is_some_and(|role| c.has(role)) && r.applicant_id != c.user.id
+    }) {
+        let events = st
+            .store
+            .request_events(&r.id)
+            .await
+            .map_err(AppError::from)?;
+        let clock = crate::desk::clocks(&st, r, &events, today)
+            .into_iter()
+            .find(|k| k.step == r.state);
+        let left = clock.as_ref().map_or(i64::MAX, |k| k.days_left);
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        v["clock"] = serde_json::to_value(&clock).unwrap_or_default();
+        to_review.push((left, v));
+    }
+    to_review.sort_by_key(|(left, _)| *left);
+    let to_review: Vec<serde_json::Value> = to_review.into_iter().map(|(_, v)| v).collect();
     let mine: Vec<_> = all
         .iter()
         .filter(|r| r.applicant_id == c.user.id)
@@ -1289,7 +1373,8 @@ async fn request(
         AccessRequestState::Authorised => 4,
         _ => 5,
     };
-    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! { r => r, history => history, applicant => applicant.map(|u| u.display_name), project => project, actions => actions, step => step })
+    let clocks = crate::desk::clocks(&st, &r, &history, crate::desk::today());
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! { r => r, history => history, applicant => applicant.map(|u| u.display_name), project => project, actions => actions, step => step, clocks => clocks })
 }
 
 #[derive(Deserialize)]

@@ -28,6 +28,39 @@ pub(crate) struct StoreArgs {
     database_url: Option<String>,
 }
 
+/// The desk's working-day calendar and the delays of its review steps.
+#[derive(clap::Args)]
+struct DeskArgs {
+    /// Public holidays: `france` (metropolitan) or `alsace-moselle`.
+    #[arg(long, env = "HDH_CALENDAR", default_value = "france")]
+    calendar: String,
+    /// Holidays added to the calendar (e.g. good_friday, st_stephen).
+    #[arg(long = "add-holiday", env = "HDH_ADD_HOLIDAYS", value_delimiter = ',')]
+    add_holidays: Vec<String>,
+    /// Holidays removed from the calendar (e.g. whit_monday).
+    #[arg(
+        long = "remove-holiday",
+        env = "HDH_REMOVE_HOLIDAYS",
+        value_delimiter = ','
+    )]
+    remove_holidays: Vec<String>,
+    /// Days the desk is closed besides holidays (YYYY-MM-DD).
+    #[arg(long = "closed-day", env = "HDH_CLOSED_DAYS", value_delimiter = ',')]
+    closed_days: Vec<String>,
+    /// Working days for the completeness check (statute: 7).
+    #[arg(long, env = "HDH_COMPLETENESS_DAYS", default_value_t = 7)]
+    completeness_days: u32,
+    /// Working days for the ethics committee's opinion (statute: one month).
+    #[arg(long, env = "HDH_ETHICS_DAYS", default_value_t = 22)]
+    ethics_days: u32,
+    /// Working days for the authority's decision (statute: two months).
+    #[arg(long, env = "HDH_AUTHORITY_DAYS", default_value_t = 44)]
+    authority_days: u32,
+    /// A clock with at most this many working days left is shown as due soon.
+    #[arg(long, env = "HDH_DUE_SOON_DAYS", default_value_t = 2)]
+    due_soon_days: u32,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Runs the hub's web server.
@@ -49,6 +82,8 @@ enum Command {
         /// Mark session cookies `Secure` (set this when the hub is served over HTTPS).
         #[arg(long, env = "HDH_SECURE_COOKIES")]
         secure_cookies: bool,
+        #[command(flatten)]
+        desk: DeskArgs,
     },
     /// Manages accounts.
     User {
@@ -236,10 +271,23 @@ async fn run(cli: Cli) -> Result<()> {
             demo_persons,
             release_threshold,
             secure_cookies,
+            desk,
         } => {
             let mut cfg = config(&store);
             cfg.release_threshold = release_threshold;
             cfg.secure_cookies = secure_cookies;
+            cfg.calendar = hdh_desk::Calendar::configured(
+                &desk.calendar,
+                &desk.add_holidays,
+                &desk.remove_holidays,
+                &desk.closed_days,
+            )?;
+            cfg.deadlines = hdh_desk::Deadlines {
+                completeness: desk.completeness_days,
+                ethics: desk.ethics_days,
+                authority: desk.authority_days,
+                due_soon: desk.due_soon_days,
+            };
             let state = AppState::open(cfg).await?;
             if demo {
                 let pb = bar(demo_persons, "generating and delivering the demo dataset");

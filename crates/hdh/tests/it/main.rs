@@ -6,6 +6,7 @@ mod catalog;
 mod chain;
 mod cli;
 mod delivery;
+mod desk;
 mod hostile;
 mod path;
 mod store;
