@@ -7,6 +7,8 @@
 //!   the request's transitions: the working days it has used, its deadline,
 //!   whether it is on time, due soon or overdue. A clock stops while the
 //!   request is sent back to its applicant.
+//! * [`stats`]: delay statistics over many requests (median and 90th
+//!   percentile per step, share on time, requests per month).
 //!
 //! The statutory delays (completeness check within 7 working days, ethics
 //! opinion within a month, authority decision within two months) are
@@ -14,6 +16,8 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod stats;
 
 pub use calendar::{Calendar, CalendarError};
 pub use clock::{ClockState, Deadlines, StepClock, Transition, clocks};
+pub use stats::{DelayStats, StepStats, delay_stats};

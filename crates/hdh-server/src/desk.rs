@@ -15,7 +15,9 @@ use hdh_store::{AccessRequest, RequestEvent};
 use serde_json::{Value, json};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/desk/queue", get(queue))
+    Router::new()
+        .route("/api/desk/queue", get(queue))
+        .route("/api/desk/statistics", get(statistics_json))
 }
 
 /// The day of an event's time stamp (RFC 3339; UTC).
@@ -83,4 +85,30 @@ pub(crate) async fn queue(State(st): State<AppState>, c: Caller) -> Result<Json<
         "today": today,
         "queue": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
     })))
+}
+
+/// The desk's delay statistics over every request, as of today.
+pub async fn statistics(state: &AppState) -> Result<hdh_desk::DelayStats, AppError> {
+    let today = today();
+    let mut all = Vec::new();
+    for r in state.store.requests().await? {
+        let events = state.store.request_events(&r.id).await?;
+        let submitted = events
+            .iter()
+            .find(|e| e.to_state == AccessRequestState::Submitted.as_str())
+            .and_then(|e| day_of(&e.at));
+        all.push((clocks(state, &r, &events, today), submitted));
+    }
+    Ok(hdh_desk::delay_stats(&all))
+}
+
+/// Delay statistics of the desk (public: counts and working days only):
+/// per review step, the median and 90th percentile of the working days
+/// taken, the share done on time, what runs and is overdue now; requests
+/// submitted per month.
+#[utoipa::path(get, path = "/api/desk/statistics", responses((status = 200, body = Object)))]
+pub(crate) async fn statistics_json(State(st): State<AppState>) -> Result<Json<Value>, AppError> {
+    Ok(Json(
+        json!({ "today": today(), "statistics": statistics(&st).await? }),
+    ))
 }

@@ -39,6 +39,7 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "deliver.html",
         "requests.html",
         "registry.html",
+        "statistics.html",
         "request_new.html",
         "request.html",
         "project.html",
@@ -93,6 +94,7 @@ pub fn routes() -> Router<AppState> {
         .route("/deliver", get(deliver_page).post(deliver))
         .route("/deliveries/{id}", get(ingestion_page))
         .route("/registry", get(registry_page))
+        .route("/desk/statistics", get(desk_statistics))
         .route("/requests", get(requests))
         .route("/requests/new", get(new_request_page).post(new_request))
         .route("/requests/{id}", get(request))
@@ -1106,6 +1108,50 @@ async fn deliver(
     )?;
     *r.status_mut() = status;
     Ok(r)
+}
+
+/// The desk's delays, drawn (public).
+async fn desk_statistics(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    use hdh_catalog::stats::Bar;
+    let stats = crate::desk::statistics(&st).await?;
+    let lang = lang_of(&headers, &jar, q.lang.as_deref());
+    let tr = |k: &str| t(lang, k);
+    let bars = |f: &dyn Fn(&hdh_desk::StepStats) -> Option<f64>| -> Vec<Bar> {
+        stats
+            .steps
+            .iter()
+            .map(|s| Bar {
+                label: tr(&format!("state.{}", s.step.as_str())),
+                count: Some(f(s).map_or(0, |v| v.round() as u64)),
+            })
+            .collect()
+    };
+    let median_svg =
+        hdh_catalog::chart::bar_chart_svg(&bars(&|s| s.median_days), &tr("stats.median_chart"), "");
+    let p90_svg =
+        hdh_catalog::chart::bar_chart_svg(&bars(&|s| s.p90_days), &tr("stats.p90_chart"), "");
+    let months: Vec<Bar> = stats
+        .submitted_per_month
+        .iter()
+        .map(|(m, n)| Bar {
+            label: m.clone(),
+            count: Some(*n),
+        })
+        .collect();
+    let months_svg = hdh_catalog::chart::histogram_svg(&months, &tr("stats.month_chart"), "");
+    Ctx::new(&headers, jar, &q, c).render(
+        &st,
+        "statistics.html",
+        context! {
+            stats => stats, median_svg => median_svg, p90_svg => p90_svg, months_svg => months_svg,
+        },
+    )
 }
 
 #[derive(Deserialize, Default)]

@@ -126,6 +126,27 @@ async fn each_review_step_has_a_clock_and_the_queue_is_sorted_by_deadline() {
     assert_eq!(r.body["clocks"][1]["step"], "ethics_review");
     assert_eq!(r.body["clocks"][1]["owner"], "committee");
     assert_eq!(r.body["clocks"][1]["limit_days"], 22);
+
+    // Delay statistics, public: the completeness check was done once (in
+    // 0 working days, on time), the other request's is stopped.
+    let s = hub.get(None, "/api/desk/statistics").await;
+    assert_eq!(s.status, StatusCode::OK);
+    let steps = s.body["statistics"]["steps"].as_array().unwrap();
+    let check = steps.iter().find(|x| x["step"] == "submitted").unwrap();
+    assert_eq!(check["finished"], 1, "{}", s.body);
+    assert_eq!(check["median_days"], 0.0);
+    assert_eq!(check["on_time_share"], 1.0);
+    assert_eq!(check["limit_days"], 7);
+    let ethics = steps.iter().find(|x| x["step"] == "ethics_review").unwrap();
+    assert_eq!(ethics["running"], 1, "{}", s.body);
+    let months = s.body["statistics"]["submitted_per_month"]
+        .as_array()
+        .unwrap();
+    assert_eq!(months.len(), 1);
+    assert_eq!(months[0][1], 2);
+    let (status, html) = hub.page(None, "/desk/statistics").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<svg") && html.contains("id=\"delays\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
