@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 pub enum CalendarError {
     #[error("unknown holiday {0:?} (expected one of: {known})", known = Holiday::names())]
     UnknownHoliday(String),
+    #[error("unknown calendar {0:?} (expected france or alsace-moselle)")]
+    UnknownCalendar(String),
     #[error("date {0:?}: expected YYYY-MM-DD")]
     BadDate(String),
     #[error("year {0} is outside the calendar (1583–9999)")]
@@ -169,7 +171,7 @@ impl Calendar {
         let mut c = match base.trim() {
             "" | "france" => Calendar::france(),
             "alsace-moselle" | "alsace_moselle" => Calendar::alsace_moselle(),
-            other => return Err(CalendarError::UnknownHoliday(format!("calendar {other}"))),
+            other => return Err(CalendarError::UnknownCalendar(other.to_owned())),
         };
         for h in add {
             c.holidays.insert(Holiday::parse(h)?);
@@ -320,5 +322,9 @@ mod tests {
             Err(CalendarError::BadDate(_))
         ));
         assert_eq!(Holiday::parse("whit_monday").unwrap().name(), "whit_monday");
+        assert_eq!(
+            Calendar::configured("belgique", &[], &[], &[]).unwrap_err(),
+            CalendarError::UnknownCalendar("belgique".into())
+        );
     }
 }
