@@ -179,6 +179,23 @@ async function act(page, name, reason) {
   assert.ok(resp.status() < 400, `action ${name}: HTTP ${resp.status()}`);
 }
 
+/** Takes the request action `name` with its fields (inputs, selects, textareas by name). */
+async function actWith(page, name, fields) {
+  const form = page.locator('#actions form').filter({ has: page.locator(`input[name=action][value="${name}"]`) });
+  assert.equal(await form.count(), 1, `action ${name} is offered (offered: ${await offeredActions(page)})`);
+  for (const [k, v] of Object.entries(fields)) {
+    const el = form.locator(`[name=${k}]`);
+    if ((await el.evaluate((x) => x.tagName)) === 'SELECT') await el.selectOption(v);
+    else await el.fill(v);
+  }
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/action') && r.request().method() === 'POST'),
+    page.waitForEvent('load'),
+    form.locator('button[type=submit]').click(),
+  ]);
+  assert.ok(resp.status() < 400, `action ${name}: HTTP ${resp.status()}`);
+}
+
 async function offeredActions(page) {
   return page.locator('#actions input[name=action]').evaluateAll((xs) => xs.map((x) => x.value));
 }
@@ -391,7 +408,17 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await page.fill('#period_start', '2022-01-01');
     await page.fill('#period_end', '2022-12-31');
     await page.fill('#duration_months', '24');
+    await page.fill('#summary_public', 'Combien de bénéficiaires par département de résidence ?');
+    await page.fill('#organisation', 'CHU de Bordeaux');
+    await page.locator('input[name=team_name]').first().fill('Dr Alice Martin');
+    await page.locator('input[name=team_role]').first().fill('investigatrice principale');
+    await page.fill('#methodology', 'Étude descriptive transversale.');
+    await page.fill('#expected_results', 'Un rapport.');
+    await page.fill('#funding', 'Aucun');
+    await page.fill('#conflicts_of_interest', 'Aucun');
     for (const v of SCOPE) await page.locator(`input[name=cols][value="${v}"]`).check();
+    // The running count of what is asked.
+    assert.match(await page.locator('#scope-count').textContent(), new RegExp(`${SCOPE.length} variable`));
     await shot(page, '2-request-form');
 
     // An empty purpose: the form comes back with the error next to the field, the rest kept.
@@ -401,7 +428,7 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
       page.click('main form button[type=submit]'),
     ]);
     assert.equal(bad.status(), 422);
-    await page.locator('.field-error').first().waitFor();
+    await page.locator('.field-error:not([hidden])').first().waitFor();
     const purposeError = page.locator('#purpose + .field-error');
     assert.equal(await purposeError.count(), 1, 'a .field-error right after #purpose');
     assert.equal(await page.inputValue('#title'), TITLE, 'title kept');
@@ -422,11 +449,21 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     requestUrl = new URL(page.url()).pathname;
     await expectRequestState(page, 'draft');
     assert.equal((await page.locator('main h1').textContent()).trim(), TITLE);
+    // The draft is saved as it is written: edit a field, wait for the
+    // autosave, come back: the change is there.
+    await Promise.all([page.waitForURL('**/edit'), page.click('#edit-link')]);
+    const [saved] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/edit') && r.request().method() === 'POST' && r.request().headers()['x-autosave'] === '1'),
+      page.fill('#funding', 'Subvention publique (PREPS)'),
+    ]);
+    assert.equal(saved.status(), 200);
+    await page.goto(requestUrl);
+    assert.ok((await page.locator('#file').textContent()).includes('Subvention publique (PREPS)'), 'autosaved');
     await act(page, 'submit');
     await expectRequestState(page, 'submitted');
   });
 
-  step('3. review: sent back, resubmitted, approved three times → active', async () => {
+  step('3. review: sent back, resubmitted, complete, reviewer assigned and declared, opinion, authorised, agreed → active', async () => {
     const secretariat = await signIn('secretariat');
     // The secretariat finds the request in its review queue.
     await secretariat.goto('/requests');
@@ -454,14 +491,35 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await act(secretariat, 'approve');
     await expectRequestState(secretariat, 'ethics_review');
 
+    // The secretariat assigns a reviewer; the reviewer declares their
+    // interests before the file opens; then gives a motivated opinion.
+    await Promise.all([
+      secretariat.waitForEvent('load'),
+      secretariat.locator('#assign-form button[type=submit]').click(),
+    ]);
+    assert.ok((await secretariat.locator('#reviewers + table').textContent()).includes('CESREES'));
     const committee = await signIn('committee');
     await committee.goto(requestUrl);
-    await act(committee, 'approve');
+    await committee.locator('#declare-form').waitFor();
+    assert.equal(await committee.locator('#file').count(), 0, 'no file before the declaration');
+    await Promise.all([
+      committee.waitForEvent('load'),
+      committee.locator('#declare-form button[type=submit]').click(),
+    ]);
+    await expectRequestState(committee, 'ethics_review');
+    await actWith(committee, 'opinion', { opinion: 'favourable_with_reservations', reason: 'Projet proportionné ; justifier la durée.' });
     await expectRequestState(committee, 'authority_review');
 
     const authority = await signIn('authority');
     await authority.goto(requestUrl);
-    await act(authority, 'approve');
+    await actWith(authority, 'authorise', { reference: 'DR-2026-042' });
+    await expectRequestState(authority, 'producer_agreement');
+
+    const producer = await signIn('producer');
+    await producer.goto(requestUrl);
+    await actWith(producer, 'agree', { dataset: 'snds-demo' });
+    await expectRequestState(producer, 'active');
+    await authority.goto(requestUrl);
     await expectRequestState(authority, 'active');
     await authority.locator('#project-link').waitFor();
     await shot(authority, '3-request-active');

@@ -76,12 +76,26 @@ def main():
         "period_start": "2015-01-01",
         "period_end": "2024-12-31",
         "duration_months": 12,
+        "details": {
+            "summary_public": "A fixture for the fuzzer.",
+            "organisation": "HDH",
+            "methodology": "none",
+            "expected_results": "none",
+            "funding": "none",
+            "conflicts_of_interest": "none",
+        },
     }
     _, r = call(base, "POST", "/api/requests", tok["researcher"], request_body)
     authorised = r["request"]["id"]
-    steps = [("researcher", "submit"), ("secretariat", "approve"), ("committee", "approve"), ("authority", "approve")]
-    for who, action in steps:
-        _, r = call(base, "POST", f"/api/requests/{authorised}/actions", tok[who], {"action": action})
+    tok["producer"] = login(base, "producer")
+    act = lambda who, body: call(base, "POST", f"/api/requests/{authorised}/actions", tok[who], body)[1]
+    act("researcher", {"action": "submit"})
+    act("secretariat", {"action": "approve"})
+    call(base, "POST", f"/api/requests/{authorised}/reviewers", tok["secretariat"], {"username": "committee"})
+    call(base, "POST", f"/api/requests/{authorised}/interests", tok["committee"], {"conflict": False})
+    act("committee", {"action": "opinion", "opinion": "favourable", "reason": "fixture"})
+    act("authority", {"action": "authorise", "reference": "DR-FUZZ-1"})
+    r = act("producer", {"action": "agree", "dataset": "snds-demo"})
     project = (r.get("project") or {}).get("id")
     if not project:
         raise SystemExit(f"fixtures: the authorised request has no project: {r}")
@@ -113,7 +127,7 @@ def main():
         "[dictionaries.sql]",
         f"values = [{', '.join(toml_str(s) for s in SQL)}]",
         "[dictionaries.actions]",
-        'values = ["submit", "withdraw", "approve", "send_back", "refuse", "close"]',
+        'values = ["submit", "withdraw", "approve", "send_back", "refuse", "opinion", "authorise", "agree", "close", "archive"]',
         "[dictionaries.decisions]",
         'values = ["approve", "refuse"]',
         "[dictionaries.users]",

@@ -23,6 +23,8 @@ pub struct Deadlines {
     pub ethics: u32,
     /// Authority decision (statute: two months ≈ 44 working days).
     pub authority: u32,
+    /// Producers' agreement to provide their data (hub's own commitment).
+    pub agreement: u32,
     /// A running clock with at most this many working days left is "due soon".
     pub due_soon: u32,
 }
@@ -33,6 +35,7 @@ impl Default for Deadlines {
             completeness: 7,
             ethics: 22,
             authority: 44,
+            agreement: 10,
             due_soon: 2,
         }
     }
@@ -45,6 +48,7 @@ impl Deadlines {
             S::Submitted => Some(self.completeness),
             S::EthicsReview => Some(self.ethics),
             S::AuthorityReview => Some(self.authority),
+            S::ProducerAgreement => Some(self.agreement),
             _ => None,
         }
     }

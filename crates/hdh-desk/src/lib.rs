@@ -7,6 +7,8 @@
 //!   the request's transitions: the working days it has used, its deadline,
 //!   whether it is on time, due soon or overdue. A clock stops while the
 //!   request is sent back to its applicant.
+//! * [`attachment`]: what may be attached to a request (PDF or ODT by
+//!   content, within a size limit; a lying extension is refused).
 //! * [`stats`]: delay statistics over many requests (median and 90th
 //!   percentile per step, share on time, requests per month).
 //!
@@ -14,6 +16,7 @@
 //! opinion within a month, authority decision within two months) are
 //! configuration ([`clock::Deadlines`]), expressed in working days.
 
+pub mod attachment;
 pub mod calendar;
 pub mod clock;
 pub mod stats;

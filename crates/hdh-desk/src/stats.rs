@@ -57,7 +57,12 @@ pub fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
 /// first submitted (none for a draft).
 pub fn delay_stats(requests: &[(Vec<StepClock>, Option<NaiveDate>)]) -> DelayStats {
     let mut steps = Vec::new();
-    for step in [S::Submitted, S::EthicsReview, S::AuthorityReview] {
+    for step in [
+        S::Submitted,
+        S::EthicsReview,
+        S::AuthorityReview,
+        S::ProducerAgreement,
+    ] {
         let clocks: Vec<&StepClock> = requests
             .iter()
             .flat_map(|(k, _)| k.iter())

@@ -8,5 +8,5 @@ pub mod role;
 pub mod schema;
 
 pub use audit::{AuditEvent, Outcome};
-pub use request::{AccessRequestState, RequestAction, TransitionError};
+pub use request::{AccessRequestState, RequestAction, RequestDetails, TransitionError};
 pub use role::Role;

@@ -56,13 +56,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/audit", get(audit))
         .merge(crate::delivery_api::routes())
         .merge(crate::desk::routes())
+        .merge(crate::desk_api::routes())
         .merge(crate::registry::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
     components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
@@ -102,9 +103,14 @@ impl utoipa::Modify for CommonErrors {
             )
         };
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let responses = &mut op.responses.responses;
                 let mut add = |code: &str, what: &str| {
@@ -597,7 +603,8 @@ async fn create_request(
     ))
 }
 
-/// A request with its history.
+/// A request with its history, clocks, documents, reviewers, comments and
+/// producers' agreements.
 #[utoipa::path(get, path = "/api/requests/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_request(
     State(st): State<AppState>,
@@ -605,11 +612,45 @@ async fn get_request(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let (r, events) = service::view_request(&st, &c, &id).await?;
-    let project = st.store.project_for_request(&id).await?;
-    let clocks = crate::desk::clocks(&st, &r, &events, crate::desk::today());
-    Ok(Json(
-        json!({ "request": r, "history": events, "project": project, "clocks": clocks }),
-    ))
+    Ok(Json(request_json(&st, &r, events).await?))
+}
+
+pub(crate) async fn request_json(
+    st: &AppState,
+    r: &hdh_store::AccessRequest,
+    events: Vec<hdh_store::RequestEvent>,
+) -> Result<Value, AppError> {
+    let project = st.store.project_for_request(&r.id).await?;
+    let clocks = crate::desk::clocks(st, r, &events, crate::desk::today());
+    let pending: Vec<String> = crate::desk::pending_agreements(st, r)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    let problems = if matches!(
+        r.state,
+        hdh_model::AccessRequestState::Draft | hdh_model::AccessRequestState::SentBack
+    ) {
+        service::submission_problems(st, r)
+            .await?
+            .into_iter()
+            .map(|(f, m)| json!({ "field": f, "message": m }))
+            .collect()
+    } else {
+        vec![]
+    };
+    Ok(json!({
+        "request": r,
+        "history": events,
+        "project": project,
+        "clocks": clocks,
+        "attachments": st.store.attachments(&r.id).await?,
+        "reviewers": crate::desk_api::reviewer_rows(st, &r.id).await?,
+        "comments": crate::desk_api::comment_rows(st, &r.id).await?,
+        "agreements": st.store.agreements(&r.id).await?,
+        "awaiting_agreement": pending,
+        "problems": problems,
+    }))
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
@@ -617,10 +658,20 @@ async fn get_request(
 pub enum ActionName {
     Submit,
     Withdraw,
+    /// The secretariat: the file is complete.
     Approve,
     SendBack,
     Refuse,
+    /// The committee's opinion (`opinion` and its motivation in `reason`).
+    Opinion,
+    /// The authority's authorisation (`reference`: its decision number).
+    Authorise,
+    /// A producer agrees to provide `dataset`.
+    Agree,
+    /// The applicant closes the project (`results`).
     Close,
+    /// The secretariat or an administrator archives a finished request.
+    Archive,
     /// Retries building the workspace of an authorised request (authority or admin).
     Provision,
 }
@@ -628,12 +679,20 @@ pub enum ActionName {
 #[derive(Deserialize, ToSchema)]
 pub struct ActionInput {
     pub action: ActionName,
-    /// Required to send back or refuse.
+    /// Required to send back or refuse; the motivation of an opinion.
     pub reason: Option<String>,
+    /// favourable, favourable_with_reservations or unfavourable.
+    pub opinion: Option<String>,
+    /// The authority's decision number (authorise, and refuse by the authority).
+    pub reference: Option<String>,
+    /// The dataset a producer agrees to provide.
+    pub dataset: Option<String>,
+    /// Publications, reports, links deposited at closing.
+    pub results: Option<String>,
 }
 
-/// Moves a request: the applicant submits; the secretariat, the committee and the authority approve, send back or refuse.
-#[utoipa::path(post, path = "/api/requests/{id}/actions", params(("id" = String, Path)), request_body = ActionInput, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+/// Moves a request: the applicant submits (and closes with results); the secretariat approves completeness, the committee gives its opinion, the authority authorises with a reference number, each producer agrees; reviewers may send back or refuse.
+#[utoipa::path(post, path = "/api/requests/{id}/actions", params(("id" = String, Path)), request_body = ActionInput, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 async fn act(
     State(st): State<AppState>,
     c: Caller,
@@ -649,10 +708,23 @@ async fn act(
                 ActionName::Approve => "approve",
                 ActionName::SendBack => "send_back",
                 ActionName::Refuse => "refuse",
+                ActionName::Opinion => "opinion",
+                ActionName::Authorise => "authorise",
+                ActionName::Agree => "agree",
                 ActionName::Close => "close",
+                ActionName::Archive => "archive",
                 ActionName::Provision => "provision",
             };
-            let action = RequestAction::parse(name, i.reason)?;
+            let action = RequestAction::parse(
+                name,
+                hdh_model::request::ActionFields {
+                    reason: i.reason,
+                    opinion: i.opinion,
+                    reference: i.reference,
+                    dataset: i.dataset,
+                    results: i.results,
+                },
+            )?;
             service::act_on_request(&st, &c, &id, action).await?
         }
     };

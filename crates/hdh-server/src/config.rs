@@ -1,6 +1,7 @@
 //! Run-time configuration and the hub secret.
 
 use crate::AppError;
+use hdh_model::request::Route;
 use hdh_pseudo::HubSecret;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,58 @@ pub struct Config {
     pub calendar: hdh_desk::Calendar,
     /// Delays of the review steps, in working days.
     pub deadlines: hdh_desk::Deadlines,
+    /// The legal routes an applicant may choose (the first is the default).
+    pub routes: Vec<Route>,
+    /// Where notifications are e-mailed; `None`: in-app inbox only.
+    pub mail: Option<MailConfig>,
+    /// Largest attachment to a request.
+    pub attachment_max_bytes: usize,
+    /// Command (program and arguments) that scans an attachment on its
+    /// standard input: exit 0 clean, 1 infected, anything else an error.
+    pub virus_scan: Option<Vec<String>>,
+    /// Attachment kinds a request must carry to be submitted.
+    pub required_attachments: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, for a relay on loopback), or
+    /// `smtp://user:pass@host:587?tls=required`, `smtps://…` (lettre's URL forms).
+    pub url: String,
+    /// The `From:` of every message.
+    pub from: String,
+}
+
+/// Parses a route as `NAME[:no-committee][:no-agreement]`.
+pub fn parse_route(spec: &str) -> Result<Route, AppError> {
+    let mut parts = spec.split(':');
+    let name = parts.next().unwrap_or("").trim();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(AppError::bad_request(format!(
+            "route {spec:?}: expected NAME[:no-committee][:no-agreement], NAME in letters, digits, _ and -"
+        )));
+    }
+    let mut route = Route {
+        name: name.to_string(),
+        committee: true,
+        producer_agreement: true,
+    };
+    for p in parts {
+        match p.trim() {
+            "no-committee" => route.committee = false,
+            "no-agreement" => route.producer_agreement = false,
+            other => {
+                return Err(AppError::bad_request(format!(
+                    "route {spec:?}: unknown option {other:?} (expected no-committee or no-agreement)"
+                )));
+            }
+        }
+    }
+    Ok(route)
 }
 
 impl Config {
@@ -46,6 +99,11 @@ impl Config {
             public_url: None,
             calendar: hdh_desk::Calendar::france(),
             deadlines: hdh_desk::Deadlines::default(),
+            routes: vec![Route::standard(), Route::reference_methodology()],
+            mail: None,
+            attachment_max_bytes: 20 * 1024 * 1024,
+            virus_scan: None,
+            required_attachments: Vec::new(),
         }
     }
 }

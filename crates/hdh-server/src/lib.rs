@@ -9,10 +9,12 @@ pub mod catalog;
 pub mod config;
 pub mod delivery_api;
 pub mod desk;
+pub mod desk_api;
 pub mod error;
 pub mod i18n;
 pub mod ingestion;
 pub mod keys;
+pub mod notify;
 pub mod pages;
 pub mod registry;
 pub mod seed;
@@ -107,14 +109,14 @@ pub mod anyhow_free {
 
 /// Security headers on every response: no framing, no sniffing, no caching of
 /// (possibly sensitive) pages, and a content security policy that allows no
-/// script at all (the pages need none).
+/// script but the hub's own files (the pages work without them).
 fn security_headers(router: Router) -> Router {
     use axum::http::{HeaderName, HeaderValue, header};
     use tower_http::set_header::SetResponseHeaderLayer;
     let headers: [(HeaderName, &'static str); 5] = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -135,6 +137,18 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(api::routes())
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/static/request-form.js",
+            axum::routing::get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/javascript; charset=utf-8",
+                    )],
+                    include_str!("../static/request-form.js"),
+                )
+            }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_upload_bytes,
         ))

@@ -42,6 +42,9 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "statistics.html",
         "request_new.html",
         "request.html",
+        "request_declare.html",
+        "inbox.html",
+        "registry_project.html",
         "project.html",
         "releases.html",
         "release.html",
@@ -99,6 +102,18 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/new", get(new_request_page).post(new_request))
         .route("/requests/{id}", get(request))
         .route("/requests/{id}/action", post(request_action))
+        .route(
+            "/requests/{id}/edit",
+            get(edit_request_page).post(edit_request),
+        )
+        .route("/requests/{id}/amend", get(amend_page).post(amend))
+        .route("/requests/{id}/attachments", post(request_attach))
+        .route("/requests/{id}/reviewers", post(request_assign))
+        .route("/requests/{id}/interests", post(request_interests))
+        .route("/requests/{id}/comments", post(request_comment))
+        .route("/inbox", get(inbox))
+        .route("/inbox/read", post(inbox_read))
+        .route("/registry/{id}", get(registry_project))
         .route("/projects/{id}", get(project))
         .route("/projects/{id}/query", post(project_query))
         .route("/projects/{id}/releases", post(project_release))
@@ -1242,11 +1257,28 @@ async fn requests(
     }
     to_review.sort_by_key(|(left, _)| *left);
     let to_review: Vec<serde_json::Value> = to_review.into_iter().map(|(_, v)| v).collect();
-    let mine: Vec<_> = all
-        .iter()
-        .filter(|r| r.applicant_id == c.user.id)
-        .cloned()
-        .collect();
+    // The applicant's view: where each request stands and who must act.
+    let mut mine: Vec<serde_json::Value> = Vec::new();
+    for r in all.iter().filter(|r| r.applicant_id == c.user.id) {
+        let events = st
+            .store
+            .request_events(&r.id)
+            .await
+            .map_err(AppError::from)?;
+        let clock = crate::desk::clocks(&st, r, &events, today)
+            .into_iter()
+            .find(|k| k.step == r.state);
+        let waiting = match r.state {
+            AccessRequestState::Draft | AccessRequestState::SentBack => Some("you"),
+            AccessRequestState::Authorised => Some("hub"),
+            AccessRequestState::Active => None,
+            s => s.reviewer().map(|role| role.as_str()),
+        };
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        v["clock"] = serde_json::to_value(&clock).unwrap_or_default();
+        v["waiting"] = serde_json::to_value(waiting).unwrap_or_default();
+        mine.push(v);
+    }
     let staff = [
         Role::Secretariat,
         Role::Committee,
@@ -1276,6 +1308,204 @@ async fn pickable(st: &AppState) -> Result<Vec<Value>, AppError> {
     Ok(out)
 }
 
+#[derive(Deserialize, serde::Serialize, Default)]
+struct RequestForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    public_interest: String,
+    #[serde(default)]
+    period_start: String,
+    #[serde(default)]
+    period_end: String,
+    #[serde(default)]
+    duration_months: String,
+    /// `dataset|table|column`, one per checked box.
+    #[serde(default)]
+    cols: Vec<String>,
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
+    summary_public: String,
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    population: String,
+    #[serde(default)]
+    linkage: String,
+    #[serde(default)]
+    methodology: String,
+    #[serde(default)]
+    expected_results: String,
+    #[serde(default)]
+    funding: String,
+    #[serde(default)]
+    conflicts_of_interest: String,
+    #[serde(default)]
+    changes: String,
+    #[serde(default)]
+    team_name: Vec<String>,
+    #[serde(default)]
+    team_role: Vec<String>,
+    #[serde(default)]
+    team_org: Vec<String>,
+    #[serde(default)]
+    team_user: Vec<String>,
+}
+
+impl RequestForm {
+    fn input(&self) -> RequestInput {
+        let mut scope: Vec<ScopeItem> = Vec::new();
+        for v in &self.cols {
+            let parts: Vec<&str> = v.splitn(3, '|').collect();
+            if let [d, t, col] = parts[..] {
+                match scope.iter_mut().find(|s| s.dataset_id == d && s.table == t) {
+                    Some(s) => s.columns.push(col.to_string()),
+                    None => scope.push(ScopeItem {
+                        dataset_id: d.into(),
+                        table: t.into(),
+                        columns: vec![col.into()],
+                        version: None,
+                    }),
+                }
+            }
+        }
+        let at =
+            |v: &Vec<String>, i: usize| v.get(i).map(|s| s.trim().to_string()).unwrap_or_default();
+        let team = (0..self.team_name.len())
+            .map(|i| hdh_model::request::TeamMember {
+                name: at(&self.team_name, i),
+                role: at(&self.team_role, i),
+                organisation: at(&self.team_org, i),
+                username: Some(at(&self.team_user, i)).filter(|u| !u.is_empty()),
+            })
+            .collect();
+        RequestInput {
+            title: self.title.clone(),
+            purpose: self.purpose.clone(),
+            public_interest: self.public_interest.clone(),
+            scope,
+            period_start: self.period_start.clone(),
+            period_end: self.period_end.clone(),
+            duration_months: self.duration_months.trim().parse().unwrap_or(0),
+            details: hdh_model::RequestDetails {
+                summary_public: self.summary_public.clone(),
+                organisation: self.organisation.clone(),
+                team,
+                population: self.population.clone(),
+                linkage: self.linkage.clone(),
+                methodology: self.methodology.clone(),
+                expected_results: self.expected_results.clone(),
+                funding: self.funding.clone(),
+                conflicts_of_interest: self.conflicts_of_interest.clone(),
+                changes: self.changes.clone(),
+                results: String::new(),
+            },
+            route: Some(self.route.clone()).filter(|r| !r.is_empty()),
+        }
+    }
+
+    fn of(r: &hdh_store::AccessRequest) -> RequestForm {
+        let d = &r.details;
+        RequestForm {
+            csrf: None,
+            title: r.title.clone(),
+            purpose: r.purpose.clone(),
+            public_interest: r.public_interest.clone(),
+            period_start: r.period_start.clone(),
+            period_end: r.period_end.clone(),
+            duration_months: r.duration_months.to_string(),
+            cols: r
+                .scope
+                .iter()
+                .flat_map(|s| {
+                    s.columns
+                        .iter()
+                        .map(move |c| format!("{}|{}|{c}", s.dataset_id, s.table))
+                })
+                .collect(),
+            route: r.route.clone(),
+            summary_public: d.summary_public.clone(),
+            organisation: d.organisation.clone(),
+            population: d.population.clone(),
+            linkage: d.linkage.clone(),
+            methodology: d.methodology.clone(),
+            expected_results: d.expected_results.clone(),
+            funding: d.funding.clone(),
+            conflicts_of_interest: d.conflicts_of_interest.clone(),
+            changes: String::new(),
+            team_name: d.team.iter().map(|m| m.name.clone()).collect(),
+            team_role: d.team.iter().map(|m| m.role.clone()).collect(),
+            team_org: d.team.iter().map(|m| m.organisation.clone()).collect(),
+            team_user: d
+                .team
+                .iter()
+                .map(|m| m.username.clone().unwrap_or_default())
+                .collect(),
+        }
+    }
+}
+
+/// The team rows of the form: those filled in plus empty ones to add more.
+fn team_rows(f: &RequestForm) -> Vec<Value> {
+    let at = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
+    let mut rows: Vec<Value> = (0..f.team_name.len())
+        .filter(|i| !at(&f.team_name, *i).trim().is_empty() || !at(&f.team_role, *i).trim().is_empty())
+        .map(|i| {
+            context! { name => at(&f.team_name, i), role => at(&f.team_role, i), organisation => at(&f.team_org, i), username => at(&f.team_user, i) }
+        })
+        .collect();
+    for _ in 0..2.max(4usize.saturating_sub(rows.len())) {
+        rows.push(context! { name => "", role => "", organisation => "", username => "" });
+    }
+    rows
+}
+
+fn field_errors(e: &AppError) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(a) = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("fields"))
+        .and_then(|f| f.as_array())
+    {
+        for x in a {
+            let f = x["field"].as_str().unwrap_or("").to_string();
+            let m = x["message"].as_str().unwrap_or("").to_string();
+            out.entry(f)
+                .and_modify(|v: &mut String| {
+                    v.push(' ');
+                    v.push_str(&m);
+                })
+                .or_insert(m);
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render_form(
+    st: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    q: &LangQ,
+    c: Caller,
+    form: &RequestForm,
+    errors: std::collections::BTreeMap<String, String>,
+    edit_id: Option<&str>,
+    amends: Option<&str>,
+) -> PageResult {
+    let catalogue = pickable(st).await?;
+    Ctx::new(headers, jar, q, Some(c)).render(
+        st,
+        "request_new.html",
+        context! { catalogue => catalogue, form => form, team => team_rows(form), errors => errors, routes => st.config.routes.iter().map(|r| context! { name => r.name.clone() }).collect::<Vec<_>>(), edit_id => edit_id, amends => amends },
+    )
+}
+
 async fn new_request_page(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -1283,22 +1513,25 @@ async fn new_request_page(
     Query(q): Query<LangQ>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    let catalogue = pickable(&st).await?;
-    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request_new.html", context! { catalogue => catalogue, form => context! { duration_months => 24, period_start => "2021-01-01", period_end => "2023-12-31" } })
-}
-
-#[derive(Deserialize, serde::Serialize)]
-struct RequestForm {
-    csrf: Option<String>,
-    title: String,
-    purpose: String,
-    public_interest: String,
-    period_start: String,
-    period_end: String,
-    duration_months: String,
-    /// `dataset|table|column`, one per checked box.
-    #[serde(default)]
-    cols: Vec<String>,
+    let form = RequestForm {
+        duration_months: "24".into(),
+        period_start: "2021-01-01".into(),
+        period_end: "2023-12-31".into(),
+        route: "standard".into(),
+        ..Default::default()
+    };
+    render_form(
+        &st,
+        &headers,
+        jar,
+        &q,
+        c,
+        &form,
+        Default::default(),
+        None,
+        None,
+    )
+    .await
 }
 
 async fn new_request(
@@ -1309,56 +1542,142 @@ async fn new_request(
     Form(f): Form<RequestForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    let mut scope: Vec<ScopeItem> = Vec::new();
-    for v in &f.cols {
-        let parts: Vec<&str> = v.splitn(3, '|').collect();
-        if let [d, t, col] = parts[..] {
-            match scope.iter_mut().find(|s| s.dataset_id == d && s.table == t) {
-                Some(s) => s.columns.push(col.to_string()),
-                None => scope.push(ScopeItem {
-                    dataset_id: d.into(),
-                    table: t.into(),
-                    columns: vec![col.into()],
-                    version: None,
-                }),
-            }
-        }
-    }
-    let input = RequestInput {
-        title: f.title.clone(),
-        purpose: f.purpose.clone(),
-        public_interest: f.public_interest.clone(),
-        scope,
-        period_start: f.period_start.clone(),
-        period_end: f.period_end.clone(),
-        duration_months: f.duration_months.trim().parse().unwrap_or(0),
-    };
-    match service::create_request(&st, &c, input).await {
+    match service::create_request(&st, &c, f.input()).await {
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            let catalogue = pickable(&st).await?;
-            let errors: Vec<(String, String)> = e
-                .details
-                .as_ref()
-                .and_then(|d| d.get("fields"))
-                .and_then(|f| f.as_array())
-                .map(|a| {
-                    a.iter()
-                        .map(|x| {
-                            (
-                                x["field"].as_str().unwrap_or("").to_string(),
-                                x["message"].as_str().unwrap_or("").to_string(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let errs: std::collections::BTreeMap<String, String> = errors.into_iter().collect();
-            let mut r = Ctx::new(&headers, jar, &LangQ::default(), Some(c)).render(
+            let errs = field_errors(&e);
+            let mut r = render_form(
                 &st,
-                "request_new.html",
-                context! { catalogue => catalogue, form => f, errors => errs },
-            )?;
+                &headers,
+                jar,
+                &LangQ::default(),
+                c,
+                &f,
+                errs,
+                None,
+                None,
+            )
+            .await?;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn edit_request_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (r, _) = service::view_request(&st, &c, &id).await?;
+    let problems = service::submission_problems(&st, &r).await?;
+    let errs = field_errors(&service::invalid_fields(problems));
+    render_form(
+        &st,
+        &headers,
+        jar,
+        &q,
+        c,
+        &RequestForm::of(&r),
+        errs,
+        Some(&id),
+        None,
+    )
+    .await
+}
+
+/// Saves a draft from the form: the autosave (`X-Autosave: 1`, answered with
+/// the problems as JSON) or the Save button (back to the request's page).
+async fn edit_request(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<RequestForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let (_, problems) = service::save_draft(&st, &c, &id, f.input()).await?;
+    if headers.contains_key("x-autosave") {
+        let p: Vec<serde_json::Value> = problems
+            .iter()
+            .map(|(f, m)| serde_json::json!({ "field": f, "message": m }))
+            .collect();
+        return Ok(axum::Json(serde_json::json!({ "problems": p })).into_response());
+    }
+    if problems.is_empty() {
+        return Ok(Redirect::to(&format!("/requests/{id}")).into_response());
+    }
+    let errs = field_errors(&service::invalid_fields(problems));
+    render_form(
+        &st,
+        &headers,
+        jar,
+        &LangQ::default(),
+        c,
+        &f,
+        errs,
+        Some(&id),
+        None,
+    )
+    .await
+}
+
+async fn amend_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (r, _) = service::view_request(&st, &c, &id).await?;
+    let mut form = RequestForm::of(&r);
+    form.title = format!("{} (amendment)", r.title);
+    render_form(
+        &st,
+        &headers,
+        jar,
+        &q,
+        c,
+        &form,
+        Default::default(),
+        None,
+        Some(&id),
+    )
+    .await
+}
+
+async fn amend(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<RequestForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let (parent, _) = service::view_request(&st, &c, &id).await?;
+    match service::create_request_for(&st, &c, f.input(), Some(&parent)).await {
+        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", r.id)).into_response()),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            let errs = field_errors(&e);
+            let mut r = render_form(
+                &st,
+                &headers,
+                jar,
+                &LangQ::default(),
+                c,
+                &f,
+                errs,
+                None,
+                Some(&id),
+            )
+            .await?;
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }
@@ -1367,28 +1686,66 @@ async fn new_request(
 }
 
 /// The actions the caller may take on a request in its current state.
-fn actions_for(c: &Caller, r: &hdh_store::AccessRequest) -> Vec<&'static str> {
+async fn actions_for(
+    st: &AppState,
+    c: &Caller,
+    r: &hdh_store::AccessRequest,
+) -> Result<Vec<&'static str>, AppError> {
+    use hdh_model::request::{Context, Opinion};
     let is_applicant = r.applicant_id == c.user.id;
+    let route = crate::desk::route_of(st, r);
+    let pending = crate::desk::pending_agreements(st, r).await?;
     let mut out = Vec::new();
+    let x = || "x".to_string();
     let candidates = [
         ("submit", RequestAction::Submit),
         ("approve", RequestAction::Approve),
-        ("send_back", RequestAction::SendBack { reason: "x".into() }),
-        ("refuse", RequestAction::Refuse { reason: "x".into() }),
+        (
+            "opinion",
+            RequestAction::Opinion {
+                opinion: Opinion::Favourable,
+                motivation: x(),
+            },
+        ),
+        ("authorise", RequestAction::Authorise { reference: x() }),
+        ("agree", RequestAction::Agree { dataset: x() }),
+        ("send_back", RequestAction::SendBack { reason: x() }),
+        (
+            "refuse",
+            RequestAction::Refuse {
+                reason: x(),
+                reference: Some(x()),
+            },
+        ),
         ("withdraw", RequestAction::Withdraw),
-        ("close", RequestAction::Close),
+        ("close", RequestAction::Close { results: x() }),
+        ("archive", RequestAction::Archive),
     ];
-    // Offered when the state machine would accept it under one of the caller's roles.
+    // Offered when the state machine would accept it under one of the
+    // caller's roles, and the desk's own conditions hold.
     for (name, a) in candidates {
-        if c.user
-            .roles
-            .iter()
-            .any(|role| r.state.apply(&a, *role, is_applicant).is_ok())
-        {
+        let ok = c.user.roles.iter().any(|role| {
+            let mut ctx = Context::new(*role, is_applicant, &route);
+            ctx.pending_agreements = pending.len();
+            ctx.is_amendment = r.amends.is_some();
+            r.state.apply(&a, &ctx).is_ok()
+        });
+        if !ok {
+            continue;
+        }
+        let extra = match name {
+            "opinion" => crate::desk::reviewer_clearance(st, c, r).await?.is_none(),
+            "agree" => pending.iter().any(|d| crate::desk::is_producer_of(c, d)),
+            "refuse" if r.state == AccessRequestState::ProducerAgreement => {
+                pending.iter().any(|d| crate::desk::is_producer_of(c, d))
+            }
+            _ => true,
+        };
+        if extra {
             out.push(name);
         }
     }
-    out
+    Ok(out)
 }
 
 async fn request(
@@ -1399,28 +1756,94 @@ async fn request(
     Path(id): Path<String>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    let (r, history) = service::view_request(&st, &c, &id).await?;
+    let (r, history) = match service::view_request(&st, &c, &id).await {
+        Ok(x) => x,
+        Err(e) if e.status == StatusCode::FORBIDDEN => {
+            // An assigned reviewer who has not declared their interests sees
+            // what the public registry shows, and the declaration form.
+            let assigned = st
+                .store
+                .reviewers(&id)
+                .await
+                .map_err(AppError::from)?
+                .into_iter()
+                .find(|x| x.user_id == c.user.id && x.declaration.is_none());
+            let Some(_) = assigned else {
+                return Err(e.into());
+            };
+            let entry = crate::registry::entry(&st, &id).await?;
+            return Ctx::new(&headers, jar, &q, Some(c)).render(
+                &st,
+                "request_declare.html",
+                context! { id => id, entry => entry },
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     let applicant = st
         .store
         .user(&r.applicant_id)
         .await
         .map_err(AppError::from)?;
-    let project = st
-        .store
-        .project_for_request(&id)
-        .await
-        .map_err(AppError::from)?;
-    let actions = actions_for(&c, &r);
+    let actions = actions_for(&st, &c, &r).await?;
     let step = match r.state {
         AccessRequestState::Draft | AccessRequestState::SentBack => 0,
         AccessRequestState::Submitted => 1,
         AccessRequestState::EthicsReview => 2,
         AccessRequestState::AuthorityReview => 3,
-        AccessRequestState::Authorised => 4,
-        _ => 5,
+        AccessRequestState::ProducerAgreement => 4,
+        AccessRequestState::Authorised => 5,
+        _ => 6,
     };
-    let clocks = crate::desk::clocks(&st, &r, &history, crate::desk::today());
-    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! { r => r, history => history, applicant => applicant.map(|u| u.display_name), project => project, actions => actions, step => step, clocks => clocks })
+    let full = crate::api::request_json(&st, &r, history).await?;
+    let pending = crate::desk::pending_agreements(&st, &r).await?;
+    let mine_to_agree: Vec<String> = pending
+        .iter()
+        .filter(|d| crate::desk::is_producer_of(&c, d))
+        .map(|d| d.id.clone())
+        .collect();
+    let is_applicant = r.applicant_id == c.user.id;
+    let can_edit = is_applicant
+        && matches!(
+            r.state,
+            AccessRequestState::Draft | AccessRequestState::SentBack
+        );
+    let can_assign = c.has(Role::Secretariat)
+        && !is_applicant
+        && matches!(
+            r.state,
+            AccessRequestState::Submitted | AccessRequestState::EthicsReview
+        );
+    let committee: Vec<String> = if can_assign {
+        st.store
+            .users_with_role(Role::Committee)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .filter(|u| u.id != r.applicant_id)
+            .map(|u| u.username)
+            .collect()
+    } else {
+        vec![]
+    };
+    let amendments: Vec<hdh_store::AccessRequest> = st
+        .store
+        .requests()
+        .await
+        .map_err(AppError::from)?
+        .into_iter()
+        .filter(|x| x.amends.as_deref() == Some(id.as_str()))
+        .collect();
+    let opinions: Vec<&str> = hdh_model::request::Opinion::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! {
+        r => r, full => full, applicant => applicant.map(|u| u.display_name), actions => actions,
+        step => step, mine_to_agree => mine_to_agree, can_edit => can_edit, can_assign => can_assign,
+        committee => committee, amendments => amendments, opinions => opinions,
+        can_amend => is_applicant && r.state == AccessRequestState::Active && r.amends.is_none(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -1428,6 +1851,10 @@ struct ActionForm {
     csrf: Option<String>,
     action: String,
     reason: Option<String>,
+    opinion: Option<String>,
+    reference: Option<String>,
+    dataset: Option<String>,
+    results: Option<String>,
 }
 
 async fn request_action(
@@ -1437,9 +1864,150 @@ async fn request_action(
     Form(f): Form<ActionForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    let action = RequestAction::parse(&f.action, f.reason).map_err(AppError::from)?;
+    let action = RequestAction::parse(
+        &f.action,
+        hdh_model::request::ActionFields {
+            reason: f.reason,
+            opinion: f.opinion,
+            reference: f.reference,
+            dataset: f.dataset,
+            results: f.results,
+        },
+    )
+    .map_err(AppError::from)?;
     service::act_on_request(&st, &c, &id, action).await?;
     Ok(Redirect::to(&format!("/requests/{id}")).into_response())
+}
+
+async fn request_attach(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    mp: Multipart,
+) -> PageResult {
+    let (kind, name, bytes, csrf) = crate::desk_api::read_attachment_form(&st, mp).await?;
+    c.check_csrf(csrf.as_deref())?;
+    crate::desk_api::attach(&st, &c, &id, kind, name, bytes).await?;
+    Ok(Redirect::to(&format!("/requests/{id}#attachments")).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct CsrfQ {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssignForm {
+    csrf: Option<String>,
+    username: String,
+}
+
+async fn request_assign(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<AssignForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::desk::assign_reviewer(&st, &c, &id, f.username.trim()).await?;
+    Ok(Redirect::to(&format!("/requests/{id}#reviewers")).into_response())
+}
+
+#[derive(Deserialize)]
+struct InterestsForm {
+    csrf: Option<String>,
+    declaration: String,
+    note: Option<String>,
+}
+
+async fn request_interests(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<InterestsForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let conflict = f.declaration == "conflict";
+    crate::desk::declare_interests(&st, &c, &id, conflict, f.note).await?;
+    Ok(Redirect::to(
+        if conflict {
+            "/requests".to_string()
+        } else {
+            format!("/requests/{id}")
+        }
+        .as_str(),
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    csrf: Option<String>,
+    body: String,
+}
+
+async fn request_comment(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CommentForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::desk::comment(&st, &c, &id, &f.body).await?;
+    Ok(Redirect::to(&format!("/requests/{id}#comments")).into_response())
+}
+
+/// One project of the public registry (no sign-in).
+async fn registry_project(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    Path(id): Path<String>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let entry = crate::registry::entry(&st, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("project {id} in the registry")))?;
+    let amendments: Vec<crate::registry::RegistryEntry> =
+        crate::registry::entries(&st, &Default::default())
+            .await?
+            .into_iter()
+            .filter(|e| e.amends.as_deref() == Some(id.as_str()))
+            .collect();
+    Ctx::new(&headers, jar, &q, c).render(
+        &st,
+        "registry_project.html",
+        context! { p => entry, amendments => amendments },
+    )
+}
+
+async fn inbox(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let notes = st
+        .store
+        .notifications(&c.user.id)
+        .await
+        .map_err(AppError::from)?;
+    Ctx::new(&headers, jar, &q, Some(c)).render(&st, "inbox.html", context! { notes => notes })
+}
+
+async fn inbox_read(
+    State(st): State<AppState>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfQ>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    st.store
+        .mark_read(&c.user.id, None)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Redirect::to("/inbox").into_response())
 }
 
 const PAGE_SIZE: usize = 50;

@@ -30,7 +30,8 @@ pub fn routes() -> Router<AppState> {
 pub struct RegistryEntry {
     pub id: String,
     pub title: String,
-    /// The applicant's statement of purpose.
+    /// The summary written for the public (the statement of purpose when
+    /// none was written).
     pub summary: String,
     pub public_interest: String,
     /// The lead applicant's name and organisation.
@@ -52,6 +53,19 @@ pub struct RegistryEntry {
     pub authority_decision_on: Option<String>,
     pub closed_on: Option<String>,
     pub updated_at: String,
+    /// The legal route (`standard`, `reference_methodology`…).
+    pub route: String,
+    /// The team as declared: "name (role, organisation)".
+    pub team: Vec<String>,
+    /// The committee's opinion (favourable, favourable_with_reservations, unfavourable).
+    pub ethics_opinion: Option<String>,
+    /// The authority's decision (`authorised`, `refused`) and its reference number.
+    pub authority_decision: Option<String>,
+    pub authority_reference: Option<String>,
+    /// Results deposited at closing: publications, reports, links.
+    pub results: String,
+    /// The project this request amends, if it is an amendment.
+    pub amends: Option<String>,
 }
 
 /// Filters of the registry (all optional).
@@ -104,74 +118,125 @@ pub async fn entries(
 ) -> Result<Vec<RegistryEntry>, AppError> {
     let mut out = Vec::new();
     for r in state.store.requests().await? {
-        let events = state.store.request_events(&r.id).await?;
-        let submitted_on = events
-            .iter()
-            .find(|e| e.to_state == S::Submitted.as_str())
-            .map(|e| day(&e.at));
-        // A draft (or a draft withdrawn before submission) is private.
-        if submitted_on.is_none() {
-            continue;
-        }
-        // An opinion or a decision moves the request on or refuses it (a
-        // sending back is neither).
-        let decided = |step: S, next: S| {
-            events
-                .iter()
-                .rev()
-                .find(|e| {
-                    e.from_state == step.as_str()
-                        && (e.to_state == next.as_str() || e.to_state == S::Refused.as_str())
-                })
-                .map(|e| day(&e.at))
-        };
-        let closed_on = events
-            .iter()
-            .rev()
-            .find(|e| e.to_state == S::Closed.as_str())
-            .map(|e| day(&e.at));
-        let applicant = state.store.user(&r.applicant_id).await?;
-        let datasets: BTreeSet<String> = r.scope.iter().map(|s| s.dataset_id.clone()).collect();
-        let variables = r
-            .scope
-            .iter()
-            .flat_map(|s| {
-                s.columns
-                    .iter()
-                    .map(move |c| format!("{}/{}.{c}", s.dataset_id, s.table))
-            })
-            .collect();
-        let entry = RegistryEntry {
-            id: r.id.clone(),
-            title: r.title.clone(),
-            summary: r.purpose.clone(),
-            public_interest: r.public_interest.clone(),
-            lead: applicant
-                .as_ref()
-                .map(|u| u.display_name.clone())
-                .unwrap_or_default(),
-            organisation: applicant
-                .as_ref()
-                .map(|u| u.organisation.clone())
-                .unwrap_or_default(),
-            datasets: datasets.into_iter().collect(),
-            variables,
-            period_start: r.period_start.clone(),
-            period_end: r.period_end.clone(),
-            duration_months: r.duration_months,
-            status: r.state.as_str().to_string(),
-            submitted_on,
-            ethics_opinion_on: decided(S::EthicsReview, S::AuthorityReview),
-            authority_decision_on: decided(S::AuthorityReview, S::Authorised),
-            closed_on,
-            updated_at: r.updated_at.clone(),
-        };
-        if filter.keeps(&entry) {
+        if let Some(entry) = entry_of(state, &r).await?
+            && filter.keeps(&entry)
+        {
             out.push(entry);
         }
     }
     out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// One project of the registry (`None`: not public, e.g. a draft).
+pub async fn entry(state: &AppState, id: &str) -> Result<Option<RegistryEntry>, AppError> {
+    match state.store.request(id).await? {
+        Some(r) => entry_of(state, &r).await,
+        None => Ok(None),
+    }
+}
+
+async fn entry_of(
+    state: &AppState,
+    r: &hdh_store::AccessRequest,
+) -> Result<Option<RegistryEntry>, AppError> {
+    let events = state.store.request_events(&r.id).await?;
+    let submitted_on = events
+        .iter()
+        .find(|e| e.to_state == S::Submitted.as_str())
+        .map(|e| day(&e.at));
+    // A draft (or a draft withdrawn before submission) is private.
+    if submitted_on.is_none() {
+        return Ok(None);
+    }
+    // The last opinion, the last decision (a sending back is neither).
+    let opinion = events.iter().rev().find(|e| {
+        e.action == "opinion" || (e.action == "approve" && e.from_state == S::EthicsReview.as_str())
+    });
+    let decision = events.iter().rev().find(|e| {
+        e.from_state == S::AuthorityReview.as_str()
+            && matches!(e.action.as_str(), "authorise" | "refuse" | "approve")
+    });
+    let closed_on = events
+        .iter()
+        .rev()
+        .find(|e| e.to_state == S::Closed.as_str())
+        .map(|e| day(&e.at));
+    let applicant = state.store.user(&r.applicant_id).await?;
+    let datasets: BTreeSet<String> = r.scope.iter().map(|s| s.dataset_id.clone()).collect();
+    let variables = r
+        .scope
+        .iter()
+        .flat_map(|s| {
+            s.columns
+                .iter()
+                .map(move |c| format!("{}/{}.{c}", s.dataset_id, s.table))
+        })
+        .collect();
+    let d = &r.details;
+    Ok(Some(RegistryEntry {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        summary: if d.summary_public.trim().is_empty() {
+            r.purpose.clone()
+        } else {
+            d.summary_public.clone()
+        },
+        public_interest: r.public_interest.clone(),
+        lead: applicant
+            .as_ref()
+            .map(|u| u.display_name.clone())
+            .unwrap_or_default(),
+        organisation: if d.organisation.trim().is_empty() {
+            applicant
+                .as_ref()
+                .map(|u| u.organisation.clone())
+                .unwrap_or_default()
+        } else {
+            d.organisation.clone()
+        },
+        datasets: datasets.into_iter().collect(),
+        variables,
+        period_start: r.period_start.clone(),
+        period_end: r.period_end.clone(),
+        duration_months: r.duration_months,
+        status: r.state.as_str().to_string(),
+        submitted_on,
+        ethics_opinion_on: opinion.map(|e| day(&e.at)),
+        authority_decision_on: decision.map(|e| day(&e.at)),
+        closed_on,
+        updated_at: r.updated_at.clone(),
+        route: r.route.clone(),
+        team: d
+            .team
+            .iter()
+            .map(|m| {
+                if m.organisation.is_empty() {
+                    format!("{} ({})", m.name, m.role)
+                } else {
+                    format!("{} ({}, {})", m.name, m.role, m.organisation)
+                }
+            })
+            .collect(),
+        ethics_opinion: opinion.map(|e| {
+            e.details
+                .as_ref()
+                .and_then(|d| d.get("opinion"))
+                .and_then(|o| o.as_str())
+                .unwrap_or("favourable")
+                .to_string()
+        }),
+        authority_decision: decision.map(|e| {
+            if e.to_state == S::Refused.as_str() {
+                "refused".to_string()
+            } else {
+                "authorised".to_string()
+            }
+        }),
+        authority_reference: decision.and_then(|e| e.reference.clone()),
+        results: d.results.clone(),
+        amends: r.amends.clone(),
+    }))
 }
 
 /// The registry as JSON.
@@ -211,6 +276,13 @@ pub(crate) async fn registry_csv(
         "authority_decision_on",
         "closed_on",
         "updated_at",
+        "route",
+        "team",
+        "ethics_opinion",
+        "authority_decision",
+        "authority_reference",
+        "results",
+        "amends",
     ];
     let csv_err = |e: csv::Error| AppError::internal(format!("registry CSV: {e}"));
     w.write_record(header).map_err(csv_err)?;
@@ -234,6 +306,13 @@ pub(crate) async fn registry_csv(
             opt(&e.authority_decision_on),
             opt(&e.closed_on),
             e.updated_at.clone(),
+            e.route.clone(),
+            e.team.join("; "),
+            opt(&e.ethics_opinion),
+            opt(&e.authority_decision),
+            opt(&e.authority_reference),
+            e.results.clone(),
+            opt(&e.amends),
         ])
         .map_err(csv_err)?;
     }
@@ -273,7 +352,7 @@ pub(crate) async fn registry_atom(
         .take(200)
         .map(|e| {
             let mut entry = Entry::default();
-            entry.set_id(format!("{base}/registry#{}", e.id));
+            entry.set_id(format!("{base}/registry/{}", e.id));
             entry.set_title(Text::plain(format!("{} ({})", e.title, e.status)));
             entry.set_updated(fixed_time(&e.updated_at));
             entry.set_authors(vec![Person {
@@ -289,7 +368,7 @@ pub(crate) async fn registry_atom(
                 e.status
             ))));
             entry.set_links(vec![Link {
-                href: format!("{base}/registry#{}", e.id),
+                href: format!("{base}/registry/{}", e.id),
                 rel: "alternate".into(),
                 mime_type: Some("text/html".into()),
                 ..Link::default()

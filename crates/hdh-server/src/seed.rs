@@ -92,6 +92,7 @@ pub async fn seed_demo(
             Some("hdh-demo"),
         )
         .await?;
+        set_email(state, &u, &format!("{username}@demo.hdh.invalid")).await?;
         if roles.contains(&Role::Producer) {
             producer = Some(u);
         }
@@ -135,4 +136,302 @@ pub async fn seed_demo(
         )));
     }
     Ok(true)
+}
+
+/// Sets the address an account's notifications are e-mailed to, audited.
+pub async fn set_email(state: &AppState, u: &hdh_store::User, email: &str) -> Result<(), AppError> {
+    let mut tx = state.store.begin().await?;
+    tx.set_user_email(&u.id, email).await?;
+    tx.audit(&AuditEvent::new("account.email", "user").object(&u.id))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn caller_of(state: &AppState, username: &str) -> Result<Caller, AppError> {
+    let user = state
+        .store
+        .user_by_name(username)
+        .await?
+        .ok_or_else(|| AppError::internal(format!("no demo account {username}")))?;
+    Ok(Caller {
+        user,
+        csrf: String::new(),
+        token_hash: String::new(),
+        via_cookie: false,
+        client: None,
+    })
+}
+
+/// A complete demo request on the demo dataset.
+fn demo_input(title: &str, summary: &str, columns: &[&str], route: &str) -> service::RequestInput {
+    use hdh_model::request::TeamMember;
+    service::RequestInput {
+        title: title.into(),
+        purpose: summary.into(),
+        public_interest: "Better knowledge of care pathways for public health policy.".into(),
+        scope: vec![hdh_store::ScopeItem {
+            dataset_id: "snds-demo".into(),
+            table: "IR_BEN_R".into(),
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            version: None,
+        }],
+        period_start: "2021-01-01".into(),
+        period_end: "2023-12-31".into(),
+        duration_months: 24,
+        details: hdh_model::RequestDetails {
+            summary_public: summary.into(),
+            organisation: "CHU de Bordeaux".into(),
+            team: vec![
+                TeamMember {
+                    name: "Dr Alice Martin".into(),
+                    role: "principal investigator".into(),
+                    organisation: "CHU de Bordeaux".into(),
+                    username: Some("researcher".into()),
+                },
+                TeamMember {
+                    name: "Claire Dubois".into(),
+                    role: "biostatistician".into(),
+                    organisation: "CHU de Bordeaux".into(),
+                    username: None,
+                },
+            ],
+            population:
+                "Beneficiaries with at least one dispensation of ATC A10 between 2021 and 2023."
+                    .into(),
+            linkage: String::new(),
+            methodology:
+                "Retrospective cohort; descriptive statistics by département and age group.".into(),
+            expected_results: "A report on treatment pathways; one peer-reviewed article.".into(),
+            funding: "Public grant (PREPS)".into(),
+            conflicts_of_interest: "none".into(),
+            changes: String::new(),
+            results: String::new(),
+        },
+        route: Some(route.into()),
+    }
+}
+
+/// Seeds access requests in several states (draft, under review, sent back,
+/// active, closed with results, refused) so that the registry, the queues and
+/// the delay charts show something. For `hdh serve --demo` only.
+pub async fn seed_demo_requests(state: &AppState) -> Result<(), AppError> {
+    use hdh_model::RequestAction as A;
+    use hdh_model::request::Opinion;
+    let researcher = caller_of(state, "researcher").await?;
+    let researcher2 = caller_of(state, "researcher2").await?;
+    let secretariat = caller_of(state, "secretariat").await?;
+    let committee = caller_of(state, "committee").await?;
+    let authority = caller_of(state, "authority").await?;
+    let producer = caller_of(state, "producer").await?;
+    let cols = ["BEN_NIR_PSA", "BEN_SEX_COD", "BEN_NAI_ANN", "BEN_RES_DPT"];
+    let act = |c: &Caller, id: String, a: A| {
+        let c = c.clone();
+        async move { service::act_on_request(state, &c, &id, a).await }
+    };
+    let opinion = || A::Opinion {
+        opinion: Opinion::FavourableWithReservations,
+        motivation: "Sound design; the duration should be justified in the final report.".into(),
+    };
+    // Submitted, complete, with its reviewer assigned and cleared.
+    async fn to_committee(
+        state: &AppState,
+        id: &str,
+        researcher: &Caller,
+        secretariat: &Caller,
+        committee: &Caller,
+    ) -> Result<(), AppError> {
+        service::act_on_request(state, researcher, id, A::Submit).await?;
+        service::act_on_request(state, secretariat, id, A::Approve).await?;
+        crate::desk::assign_reviewer(state, secretariat, id, &committee.user.username).await?;
+        crate::desk::declare_interests(state, committee, id, false, None).await?;
+        Ok(())
+    }
+
+    // A draft (private: not in the registry).
+    service::create_request(
+        state,
+        &researcher,
+        demo_input(
+            "Statin use after a first stroke (draft)",
+            "Describe statin use in the year after a first stroke.",
+            &cols,
+            "standard",
+        ),
+    )
+    .await?;
+    // Submitted: awaiting the completeness check.
+    let r = service::create_request(
+        state,
+        &researcher2,
+        demo_input(
+            "Antibiotic prescriptions in children",
+            "How often are antibiotics dispensed to children under 6, by département?",
+            &cols,
+            "standard",
+        ),
+    )
+    .await?;
+    act(&researcher2, r.id.clone(), A::Submit).await?;
+    let submitted = r.id.clone();
+    // Under ethics review, with its reviewer cleared.
+    let r = service::create_request(
+        state,
+        &researcher,
+        demo_input(
+            "Hospital stays after a diabetes diagnosis",
+            "Do hospital stays follow changes in antidiabetic treatment?",
+            &cols,
+            "standard",
+        ),
+    )
+    .await?;
+    to_committee(state, &r.id, &researcher, &secretariat, &committee).await?;
+    act(&researcher, r.id.clone(), A::Withdraw).await?;
+    let withdrawn = r.id.clone();
+    let r = service::create_request(
+        state,
+        &researcher,
+        demo_input(
+            "Vaccination coverage of older adults",
+            "Influenza vaccination coverage of people over 65 by département.",
+            &cols,
+            "standard",
+        ),
+    )
+    .await?;
+    to_committee(state, &r.id, &researcher, &secretariat, &committee).await?;
+    let in_review = r.id.clone();
+    // Sent back by the committee with its reasons.
+    let r = service::create_request(
+        state,
+        &researcher2,
+        demo_input(
+            "Sleep medication in nursing homes",
+            "Use of hypnotics among nursing home residents.",
+            &cols,
+            "standard",
+        ),
+    )
+    .await?;
+    to_committee(state, &r.id, &researcher2, &secretariat, &committee).await?;
+    act(
+        &committee,
+        r.id.clone(),
+        A::SendBack {
+            reason: "Justify each requested variable; the birth year is enough, not the full date."
+                .into(),
+        },
+    )
+    .await?;
+    let sent_back = r.id.clone();
+    let mut done = Vec::new();
+    // Active, then closed with results.
+    for (n, (title, summary, close)) in [
+        (
+            "Antidiabetic drugs by département",
+            "Dispensations of antidiabetic drugs by département and age group.",
+            false,
+        ),
+        (
+            "Cardiovascular events after COVID-19",
+            "Incidence of cardiovascular events in the year after a COVID-19 hospital stay.",
+            true,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = service::create_request(
+            state,
+            &researcher,
+            demo_input(title, summary, &cols, "standard"),
+        )
+        .await?;
+        to_committee(state, &r.id, &researcher, &secretariat, &committee).await?;
+        act(&committee, r.id.clone(), opinion()).await?;
+        act(
+            &authority,
+            r.id.clone(),
+            A::Authorise {
+                reference: format!("DR-2026-{:03}", 41 + n),
+            },
+        )
+        .await?;
+        act(
+            &producer,
+            r.id.clone(),
+            A::Agree {
+                dataset: "snds-demo".into(),
+            },
+        )
+        .await?;
+        done.push(r.id.clone());
+        if close {
+            act(
+                &researcher,
+                r.id.clone(),
+                A::Close {
+                    results: "Report: https://example.org/reports/cv-covid-2026 ; article doi:10.1000/demo.2026.1".into(),
+                },
+            )
+            .await?;
+        }
+    }
+    // A reference methodology (no committee), refused by the authority.
+    let r = service::create_request(
+        state,
+        &researcher2,
+        demo_input(
+            "Nationwide prescriber ranking",
+            "Rank individual prescribers by volume.",
+            &cols,
+            "reference_methodology",
+        ),
+    )
+    .await?;
+    act(&researcher2, r.id.clone(), A::Submit).await?;
+    act(&secretariat, r.id.clone(), A::Approve).await?;
+    act(
+        &authority,
+        r.id.clone(),
+        A::Refuse {
+            reason:
+                "Ranking identifiable health professionals is outside the public interest purposes."
+                    .into(),
+            reference: Some("DR-2026-099".into()),
+        },
+    )
+    .await?;
+    // Realistic delays, so that the clocks and the delay charts mean
+    // something: each event `days` before today (history order).
+    let plan: [(&str, &[i64]); 7] = [
+        (&submitted, &[3]),
+        (&withdrawn, &[60, 55, 20]),
+        (&in_review, &[40, 33]),
+        (&sent_back, &[75, 68, 41]),
+        (&done[0], &[330, 322, 290, 240, 232, 232]),
+        (&done[1], &[420, 409, 371, 305, 299, 299, 35]),
+        (&r.id, &[150, 146, 98]),
+    ];
+    let today = chrono::Utc::now();
+    let mut tx = state.store.begin().await?;
+    for (id, days) in plan {
+        let events = state.store.request_events(id).await?;
+        // Events beyond the plan (none expected) keep their time.
+        let at: Vec<String> = days
+            .iter()
+            .take(events.len())
+            .enumerate()
+            .map(|(i, d)| {
+                (today - chrono::Duration::days(*d) + chrono::Duration::minutes(i as i64))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            })
+            .collect();
+        tx.retime_request(id, &at).await?;
+    }
+    tx.audit(&AuditEvent::new("demo.requests", "access_request"))
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::{AppError, AppState};
 use axum::http::StatusCode;
 use hdh_model::schema::TableSchema;
-use hdh_model::{AccessRequestState, Outcome, RequestAction, Role};
+use hdh_model::{AccessRequestState, Outcome, RequestAction, RequestDetails, Role};
 use hdh_store::{
     AccessRequest, Dataset, DatasetTable, DatasetVersion, ExtractionTable, Project, ReleaseRequest,
     ReleaseState, RequestEvent, ScopeItem, now,
@@ -628,12 +628,39 @@ pub struct RequestInput {
     pub period_start: String,
     pub period_end: String,
     pub duration_months: i64,
+    /// The rest of the form: summary_public, organisation, team (name, role,
+    /// organisation, username), population, linkage, methodology,
+    /// expected_results, funding, conflicts_of_interest, changes (amendments).
+    /// Required before submission, not while drafting.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub details: RequestDetails,
+    /// A configured legal route (default: `standard`).
+    #[serde(default)]
+    pub route: Option<String>,
+}
+
+impl RequestInput {
+    /// The form as it stands in a stored request.
+    pub fn of(r: &AccessRequest) -> RequestInput {
+        RequestInput {
+            title: r.title.clone(),
+            purpose: r.purpose.clone(),
+            public_interest: r.public_interest.clone(),
+            scope: r.scope.clone(),
+            period_start: r.period_start.clone(),
+            period_end: r.period_end.clone(),
+            duration_months: r.duration_months,
+            details: r.details.clone(),
+            route: Some(r.route.clone()),
+        }
+    }
 }
 
 /// Validation errors of a request form, per field.
-fn validate_request(input: &RequestInput) -> Vec<(String, String)> {
+fn validate_request(state: &AppState, input: &RequestInput) -> Vec<(String, String)> {
     let mut e = Vec::new();
-    if input.title.trim().len() < 5 {
+    if input.title.trim().chars().count() < 5 {
         e.push((
             "title".into(),
             "give a title of at least 5 characters".into(),
@@ -678,6 +705,28 @@ fn validate_request(input: &RequestInput) -> Vec<(String, String)> {
             "scope".into(),
             "choose at least one column of one table".into(),
         ));
+    }
+    if let Some(route) = &input.route
+        && !state.config.routes.iter().any(|r| &r.name == route)
+    {
+        e.push((
+            "route".into(),
+            format!(
+                "unknown legal route {route:?} (this hub's routes: {})",
+                state
+                    .config
+                    .routes
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    for (i, m) in input.details.team.iter().enumerate() {
+        if m.name.trim().is_empty() && !m.role.trim().is_empty() {
+            e.push(("team".into(), format!("team member {}: give a name", i + 1)));
+        }
     }
     e
 }
@@ -734,7 +783,7 @@ async fn check_scope(
     Ok((e, pinned))
 }
 
-fn invalid_fields(errors: Vec<(String, String)>) -> AppError {
+pub(crate) fn invalid_fields(errors: Vec<(String, String)>) -> AppError {
     let msg = errors
         .iter()
         .map(|(f, m)| format!("{f}: {m}"))
@@ -766,10 +815,58 @@ fn normalise_scope(scope: Vec<ScopeItem>) -> Vec<ScopeItem> {
     out
 }
 
+fn trim_details(mut d: RequestDetails) -> RequestDetails {
+    d.team.retain(|m| {
+        !(m.name.trim().is_empty() && m.role.trim().is_empty() && m.organisation.trim().is_empty())
+    });
+    for m in &mut d.team {
+        m.username = m
+            .username
+            .take()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+    }
+    d
+}
+
+/// Checks a form and pins its scope: the field errors, and the cleaned input.
+async fn check_input(
+    state: &AppState,
+    input: RequestInput,
+) -> Result<(Vec<(String, String)>, RequestInput), AppError> {
+    let input = RequestInput {
+        scope: normalise_scope(input.scope),
+        details: trim_details(input.details),
+        ..input
+    };
+    let mut errors = validate_request(state, &input);
+    let (scope_errors, pinned) = check_scope(state, &input.scope).await?;
+    errors.extend(scope_errors);
+    Ok((
+        errors,
+        RequestInput {
+            scope: pinned,
+            ..input
+        },
+    ))
+}
+
 pub async fn create_request(
     state: &AppState,
     caller: &Caller,
     input: RequestInput,
+) -> Result<AccessRequest, AppError> {
+    create_request_for(state, caller, input, None).await
+}
+
+/// Creates a draft: a new request, or an amendment of the caller's active
+/// request `amends` (new variables, new members, an extension), which goes
+/// through the same review.
+pub async fn create_request_for(
+    state: &AppState,
+    caller: &Caller,
+    input: RequestInput,
+    amends: Option<&AccessRequest>,
 ) -> Result<AccessRequest, AppError> {
     require(
         state,
@@ -780,20 +877,34 @@ pub async fn create_request(
         None,
     )
     .await?;
-    let input = RequestInput {
-        scope: normalise_scope(input.scope),
-        ..input
-    };
-    let mut errors = validate_request(&input);
-    let (scope_errors, pinned) = check_scope(state, &input.scope).await?;
-    errors.extend(scope_errors);
+    if let Some(parent) = amends {
+        if parent.applicant_id != caller.user.id {
+            return Err(deny(
+                state,
+                caller,
+                "request.amend",
+                "access_request",
+                Some(&parent.id),
+                "only the applicant of a project amends it".into(),
+            )
+            .await);
+        }
+        if parent.state != AccessRequestState::Active {
+            return Err(AppError::conflict(format!(
+                "request {} is {}: only an active project can be amended",
+                parent.id, parent.state
+            )));
+        }
+    }
+    let (errors, input) = check_input(state, input).await?;
     if !errors.is_empty() {
         return Err(invalid_fields(errors));
     }
-    let input = RequestInput {
-        scope: pinned,
-        ..input
-    };
+    let route = input
+        .route
+        .clone()
+        .or_else(|| amends.map(|p| p.route.clone()))
+        .unwrap_or_else(|| "standard".into());
     let r = AccessRequest {
         id: uuid::Uuid::now_v7().to_string(),
         applicant_id: caller.user.id.clone(),
@@ -807,25 +918,142 @@ pub async fn create_request(
         state: AccessRequestState::Draft,
         created_at: now(),
         updated_at: now(),
+        details: input.details,
+        route,
+        amends: amends.map(|p| p.id.clone()),
     };
     let mut tx = state.store.begin().await?;
     tx.save_request(&r).await?;
     tx.audit(
         &caller
-            .event("request.create", "access_request")
-            .object(&r.id),
+            .event(
+                if amends.is_some() {
+                    "request.amend"
+                } else {
+                    "request.create"
+                },
+                "access_request",
+            )
+            .object(&r.id)
+            .details(serde_json::json!({ "amends": r.amends })),
     )
     .await?;
     tx.commit().await?;
     Ok(r)
 }
 
-/// Whether the caller may see a request: its applicant, or the desk's staff.
+/// Saves a draft as the applicant writes it (the form's autosave). What is
+/// given is kept even when incomplete; the answer lists what must still be
+/// fixed, per field, before submission.
+pub async fn save_draft(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: RequestInput,
+) -> Result<(AccessRequest, Vec<(String, String)>), AppError> {
+    let r = state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    if r.applicant_id != caller.user.id {
+        return Err(deny(
+            state,
+            caller,
+            "request.update",
+            "access_request",
+            Some(id),
+            "only the applicant edits a request".into(),
+        )
+        .await);
+    }
+    if !matches!(
+        r.state,
+        AccessRequestState::Draft | AccessRequestState::SentBack
+    ) {
+        return Err(AppError::conflict(format!(
+            "request {id} is {}: only a draft or a request sent back can be edited",
+            r.state
+        )));
+    }
+    let (mut problems, input) = check_input(state, input).await?;
+    let mut tx = state.store.begin().await?;
+    let mut cur = tx.request_for_update(id).await?;
+    cur.title = input.title.trim().to_string();
+    cur.purpose = input.purpose;
+    cur.public_interest = input.public_interest;
+    cur.scope = input.scope;
+    cur.period_start = input.period_start;
+    cur.period_end = input.period_end;
+    cur.duration_months = input.duration_months;
+    cur.details = input.details;
+    if let Some(route) = input
+        .route
+        .filter(|r| state.config.routes.iter().any(|c| &c.name == r))
+    {
+        cur.route = route;
+    }
+    cur.updated_at = now();
+    tx.save_request(&cur).await?;
+    tx.audit(&caller.event("request.update", "access_request").object(id))
+        .await?;
+    tx.commit().await?;
+    problems.extend(
+        cur.details
+            .missing_for_submission(cur.amends.is_some())
+            .into_iter()
+            .map(|(f, m)| (f.to_string(), m.to_string())),
+    );
+    problems.extend(missing_attachments(state, &cur).await?);
+    Ok((cur, problems))
+}
+
+async fn missing_attachments(
+    state: &AppState,
+    r: &AccessRequest,
+) -> Result<Vec<(String, String)>, AppError> {
+    if state.config.required_attachments.is_empty() {
+        return Ok(vec![]);
+    }
+    let have = state.store.attachments(&r.id).await?;
+    Ok(state
+        .config
+        .required_attachments
+        .iter()
+        .filter(|k| !have.iter().any(|a| &a.kind == *k))
+        .map(|k| {
+            (
+                "attachments".to_string(),
+                format!("attach the {}", k.replace('_', " ")),
+            )
+        })
+        .collect())
+}
+
+/// Everything that must be fixed before `r` can be submitted, per field.
+pub async fn submission_problems(
+    state: &AppState,
+    r: &AccessRequest,
+) -> Result<Vec<(String, String)>, AppError> {
+    let (mut problems, _) = check_input(state, RequestInput::of(r)).await?;
+    problems.extend(
+        r.details
+            .missing_for_submission(r.amends.is_some())
+            .into_iter()
+            .map(|(f, m)| (f.to_string(), m.to_string())),
+    );
+    problems.extend(missing_attachments(state, r).await?);
+    Ok(problems)
+}
+
+/// Whether the caller may see a request's file: its applicant, a member of
+/// its team, or the desk's staff. A committee member sees it only once
+/// assigned to it and declared free of conflicts of interest (see
+/// [`crate::desk::committee_access`]).
 pub fn can_view_request(caller: &Caller, r: &AccessRequest) -> bool {
     r.applicant_id == caller.user.id
         || [
             Role::Secretariat,
-            Role::Committee,
             Role::Authority,
             Role::Admin,
             Role::SecurityOfficer,
@@ -845,35 +1073,67 @@ pub async fn view_request(
         .await?
         .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
     if !can_view_request(caller, &r) {
-        return Err(deny(
-            state,
-            caller,
-            "request.view",
-            "access_request",
-            Some(id),
-            "this request is not yours".into(),
-        )
-        .await);
+        let why = crate::desk::file_access(state, caller, &r).await?;
+        if let Some(why) = why {
+            return Err(deny(
+                state,
+                caller,
+                "request.view",
+                "access_request",
+                Some(id),
+                why,
+            )
+            .await);
+        }
     }
     let events = state.store.request_events(id).await?;
     Ok((r, events))
 }
 
-/// Requests the caller may see.
+/// Requests the caller may see (a committee member: those assigned to them).
 pub async fn list_requests(
     state: &AppState,
     caller: &Caller,
 ) -> Result<Vec<AccessRequest>, AppError> {
+    let assigned: Vec<String> = if caller.has(Role::Committee) {
+        state
+            .store
+            .assignments(&caller.user.id)
+            .await?
+            .into_iter()
+            .filter(|a| a.declaration.as_deref() != Some("conflict"))
+            .map(|a| a.request_id)
+            .collect()
+    } else {
+        vec![]
+    };
+    let producer_of: Vec<String> = if caller.has(Role::Producer) {
+        state
+            .store
+            .datasets()
+            .await?
+            .into_iter()
+            .filter(|d| crate::desk::is_producer_of(caller, d))
+            .map(|d| d.id)
+            .collect()
+    } else {
+        vec![]
+    };
     Ok(state
         .store
         .requests()
         .await?
         .into_iter()
-        .filter(|r| can_view_request(caller, r))
+        .filter(|r| {
+            can_view_request(caller, r)
+                || assigned.contains(&r.id)
+                || (r.state == AccessRequestState::ProducerAgreement
+                    && r.scope.iter().any(|s| producer_of.contains(&s.dataset_id)))
+        })
         .collect())
 }
 
-/// Moves a request through its life cycle. When the authority authorises it,
+/// Moves a request through its life cycle. When the last agreement is given,
 /// the hub provisions the project's workspace at once.
 pub async fn act_on_request(
     state: &AppState,
@@ -881,25 +1141,34 @@ pub async fn act_on_request(
     id: &str,
     action: RequestAction,
 ) -> Result<AccessRequest, AppError> {
-    let mut tx = state.store.begin().await?;
-    let mut r = match tx.request_for_update(id).await {
-        Ok(r) => r,
-        Err(e) => {
-            tx.rollback().await?;
-            return Err(e.into());
-        }
+    let r0 = state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    let is_applicant = r0.applicant_id == caller.user.id;
+    let audit_action = format!("request.{}", action.name());
+    let denied = |why: String| async {
+        Err(deny(
+            state,
+            caller,
+            &audit_action,
+            "access_request",
+            Some(id),
+            why,
+        )
+        .await)
     };
-    let is_applicant = r.applicant_id == caller.user.id;
     // The role under which the caller acts: for a reviewer's action, the
     // reviewer role the state needs if the caller holds it; otherwise their
     // researcher role (or any role): the state machine refuses the rest,
     // including anyone reviewing their own request.
-    let reviewer_action = matches!(
-        action,
-        RequestAction::Approve | RequestAction::SendBack { .. } | RequestAction::Refuse { .. }
-    );
-    let role = match r.state.reviewer() {
-        Some(rev) if reviewer_action && caller.has(rev) => rev,
+    let role = match r0.state.reviewer() {
+        Some(rev) if action.is_review() && caller.has(rev) => rev,
+        _ if matches!(action, RequestAction::Archive) && caller.has(Role::Secretariat) => {
+            Role::Secretariat
+        }
+        _ if matches!(action, RequestAction::Archive) && caller.has(Role::Admin) => Role::Admin,
         _ if caller.has(Role::Researcher) => Role::Researcher,
         _ => caller
             .user
@@ -908,20 +1177,72 @@ pub async fn act_on_request(
             .copied()
             .unwrap_or(Role::Researcher),
     };
-    let next = match r.state.apply(&action, role, is_applicant) {
+    let route = crate::desk::route_of(state, &r0);
+    // What the desk checks beyond the state machine.
+    let pending = crate::desk::pending_agreements(state, &r0).await?;
+    match &action {
+        RequestAction::Submit if is_applicant => {
+            let problems = submission_problems(state, &r0).await?;
+            if !problems.is_empty() {
+                return Err(invalid_fields(problems));
+            }
+        }
+        RequestAction::Opinion { .. } if r0.state == AccessRequestState::EthicsReview => {
+            if let Some(why) = crate::desk::reviewer_clearance(state, caller, &r0).await? {
+                return denied(why).await;
+            }
+        }
+        RequestAction::Agree { dataset } if r0.state == AccessRequestState::ProducerAgreement => {
+            let Some(d) = pending.iter().find(|d| &d.id == dataset) else {
+                return Err(AppError::unprocessable(format!(
+                    "dataset {dataset:?} is not awaiting an agreement on this request (awaiting: {})",
+                    pending
+                        .iter()
+                        .map(|d| d.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            if !crate::desk::is_producer_of(caller, d) {
+                return denied(format!(
+                    "only the producer of {dataset} agrees to provide it"
+                ))
+                .await;
+            }
+        }
+        RequestAction::Refuse { .. }
+            if r0.state == AccessRequestState::ProducerAgreement
+                && !pending
+                    .iter()
+                    .any(|d| crate::desk::is_producer_of(caller, d)) =>
+        {
+            return denied("only a producer whose agreement is awaited refuses here".into()).await;
+        }
+        _ => {}
+    }
+    let mut ctx = hdh_model::request::Context::new(role, is_applicant, &route);
+    ctx.pending_agreements = match (&action, r0.state) {
+        // Authorising: every dataset still needs its producer's agreement.
+        (RequestAction::Authorise { .. }, _) => pending.len(),
+        (_, AccessRequestState::ProducerAgreement) => pending.len(),
+        _ => 0,
+    };
+    ctx.is_amendment = r0.amends.is_some();
+    let mut tx = state.store.begin().await?;
+    let mut r = tx.request_for_update(id).await?;
+    if r.state != r0.state {
+        tx.rollback().await?;
+        return Err(AppError::conflict(format!(
+            "request {id} changed while you acted (now {}): reload it",
+            r.state
+        )));
+    }
+    let next = match r.state.apply(&action, &ctx) {
         Ok(n) => n,
         Err(e) => {
             tx.rollback().await?;
             if let hdh_model::TransitionError::Forbidden { .. } = e {
-                return Err(deny(
-                    state,
-                    caller,
-                    &format!("request.{}", action.name()),
-                    "access_request",
-                    Some(id),
-                    e.to_string(),
-                )
-                .await);
+                return denied(e.to_string()).await;
             }
             return Err(e.into());
         }
@@ -929,28 +1250,48 @@ pub async fn act_on_request(
     let from = r.state;
     r.state = next;
     r.updated_at = now();
+    if let RequestAction::Close { results } = &action {
+        r.details.results = results.trim().to_string();
+    }
     tx.save_request(&r).await?;
-    tx.add_request_event(
-        id,
-        &RequestEvent {
-            seq: 0,
-            action: action.name().to_string(),
-            from_state: from.as_str().to_string(),
-            to_state: next.as_str().to_string(),
-            actor_id: Some(caller.user.id.clone()),
-            role: role.as_str().to_string(),
-            reason: action.reason().map(str::to_string),
+    let details = match &action {
+        RequestAction::Opinion { opinion, .. } => Some(serde_json::json!({ "opinion": opinion })),
+        RequestAction::Agree { dataset } => Some(serde_json::json!({ "dataset": dataset })),
+        _ => None,
+    };
+    if let RequestAction::Agree { dataset } = &action {
+        tx.insert_agreement(&hdh_store::Agreement {
+            request_id: id.to_string(),
+            dataset_id: dataset.clone(),
+            decided_by: caller.user.id.clone(),
+            decision: "agreed".into(),
             at: now(),
-        },
-    )
-    .await?;
+        })
+        .await?;
+    }
+    let event = RequestEvent {
+        seq: 0,
+        action: action.name().to_string(),
+        from_state: from.as_str().to_string(),
+        to_state: next.as_str().to_string(),
+        actor_id: Some(caller.user.id.clone()),
+        role: role.as_str().to_string(),
+        reason: action.reason().map(str::to_string),
+        at: now(),
+        reference: action.reference().map(|s| s.trim().to_string()),
+        details: details.clone(),
+    };
+    tx.add_request_event(id, &event).await?;
     let mut ev = caller
         .event(&format!("request.{}", action.name()), "access_request")
         .object(id)
-        .details(serde_json::json!({ "from": from.as_str(), "to": next.as_str(), "reason": action.reason() }));
+        .details(serde_json::json!({ "from": from.as_str(), "to": next.as_str(), "reason": action.reason(), "reference": action.reference(), "details": details }));
     ev.role = Some(role.as_str().to_string());
     tx.audit(&ev).await?;
+    let mail =
+        crate::notify::on_transition(state, &mut tx, &r, &event, Some(&caller.user.id)).await?;
     tx.commit().await?;
+    crate::notify::send(state, mail);
     if next == AccessRequestState::Authorised {
         provision_audited(state, &r).await?;
         return state
@@ -1028,7 +1369,19 @@ pub async fn retry_provisioning(
 
 /// Builds the project's extraction and opens its workspace.
 pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, AppError> {
-    let project_id = format!("p-{}", &uuid::Uuid::now_v7().simple().to_string()[..16]);
+    // An amendment rebuilds its project's extraction under the same project
+    // (same project pseudonyms), with the amended scope and period.
+    let amended =
+        match &r.amends {
+            Some(parent) => Some(state.store.project_for_request(parent).await?.ok_or_else(
+                || AppError::internal(format!("the amended request {parent} has no project")),
+            )?),
+            None => None,
+        };
+    let project_id = match &amended {
+        Some(p) => p.id.clone(),
+        None => format!("p-{}", &uuid::Uuid::now_v7().simple().to_string()[..16]),
+    };
     let parse = |s: &str| {
         chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map_err(|e| AppError::internal(format!("request period {s:?}: {e}")))
@@ -1100,11 +1453,14 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
         level2: &level2,
     };
     let manifest = hdh_workspace::provision(&state.lake, &spec, &pseudonymiser, &|_, _| {}).await?;
-    let project = Project {
-        id: project_id.clone(),
-        request_id: r.id.clone(),
-        title: r.title.clone(),
-        created_at: now(),
+    let project = match &amended {
+        Some(p) => p.clone(),
+        None => Project {
+            id: project_id.clone(),
+            request_id: r.id.clone(),
+            title: r.title.clone(),
+            created_at: now(),
+        },
     };
     let tables: Vec<ExtractionTable> = spec
         .tables
@@ -1122,28 +1478,69 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
             }
         })
         .collect();
+    // The applicant and every team member with a hub account.
+    let mut members = vec![r.applicant_id.clone()];
+    for m in &r.details.team {
+        if let Some(name) = &m.username
+            && let Some(u) = state.store.user_by_name(name).await?
+            && !members.contains(&u.id)
+        {
+            members.push(u.id);
+        }
+    }
+    let route = crate::desk::route_of(state, r);
+    let mut ctx = hdh_model::request::Context::new(Role::Admin, false, &route);
+    ctx.is_amendment = r.amends.is_some();
     let mut tx = state.store.begin().await?;
     let mut req = tx.request_for_update(&r.id).await?;
     let from = req.state;
-    req.state = from.apply(&RequestAction::Provisioned, Role::Admin, false)?;
+    req.state = from.apply(&RequestAction::Provisioned, &ctx)?;
     req.updated_at = now();
-    tx.insert_project(&project, std::slice::from_ref(&r.applicant_id), &tables)
-        .await?;
+    match (&amended, &r.amends) {
+        (Some(p), Some(parent_id)) => {
+            tx.replace_extraction(&p.id, &members, &tables).await?;
+            // The project now runs under the amended terms.
+            let mut parent = tx.request_for_update(parent_id).await?;
+            parent.scope = r.scope.clone();
+            parent.period_start = r.period_start.clone();
+            parent.period_end = r.period_end.clone();
+            parent.duration_months = r.duration_months;
+            parent.details.team = r.details.team.clone();
+            parent.updated_at = now();
+            tx.save_request(&parent).await?;
+            tx.add_request_event(
+                parent_id,
+                &RequestEvent {
+                    seq: 0,
+                    action: "amended".into(),
+                    from_state: parent.state.as_str().into(),
+                    to_state: parent.state.as_str().into(),
+                    actor_id: None,
+                    role: "hub".into(),
+                    reason: Some(r.details.changes.clone()),
+                    at: now(),
+                    reference: None,
+                    details: Some(serde_json::json!({ "amendment": r.id })),
+                },
+            )
+            .await?;
+        }
+        _ => tx.insert_project(&project, &members, &tables).await?,
+    }
     tx.save_request(&req).await?;
-    tx.add_request_event(
-        &r.id,
-        &RequestEvent {
-            seq: 0,
-            action: "provisioned".into(),
-            from_state: from.as_str().into(),
-            to_state: req.state.as_str().into(),
-            actor_id: None,
-            role: "hub".into(),
-            reason: None,
-            at: now(),
-        },
-    )
-    .await?;
+    let done = RequestEvent {
+        seq: 0,
+        action: "provisioned".into(),
+        from_state: from.as_str().into(),
+        to_state: req.state.as_str().into(),
+        actor_id: None,
+        role: "hub".into(),
+        reason: None,
+        at: now(),
+        reference: None,
+        details: None,
+    };
+    tx.add_request_event(&r.id, &done).await?;
     let mut ev = hdh_model::AuditEvent::new("workspace.provision", "project")
         .object(&project_id)
         .project(&project_id)
@@ -1154,7 +1551,9 @@ pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, A
         }));
     ev.role = Some("hub".into());
     tx.audit(&ev).await?;
+    let mail = crate::notify::on_transition(state, &mut tx, &req, &done, None).await?;
     tx.commit().await?;
+    crate::notify::send(state, mail);
     Ok(project)
 }
 

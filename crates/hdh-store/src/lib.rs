@@ -12,10 +12,12 @@
 
 mod catalog;
 mod delivery;
+mod desk;
 mod records;
 
 pub use catalog::*;
 pub use delivery::*;
+pub use desk::*;
 pub use records::*;
 
 use hdh_model::{AuditEvent, Outcome};

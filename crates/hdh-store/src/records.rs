@@ -2,7 +2,7 @@
 
 use crate::{Result, Store, StoreError, Tx, now, opt_str, outcome_from};
 use hdh_model::role::{Role, format_roles, parse_roles};
-use hdh_model::{AccessRequestState, Outcome};
+use hdh_model::{AccessRequestState, Outcome, RequestDetails};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -19,6 +19,9 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: String,
+    /// Where notifications are e-mailed (empty: in-app inbox only).
+    #[serde(skip)]
+    pub email: String,
 }
 
 impl User {
@@ -37,6 +40,7 @@ fn user_from(row: &AnyRow) -> Result<User> {
         roles: parse_roles(&roles).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
+        email: row.try_get("email")?,
     })
 }
 
@@ -104,6 +108,7 @@ impl Tx {
             roles: u.roles.clone(),
             password_hash: hash,
             created_at: created,
+            email: String::new(),
         })
     }
 
@@ -410,6 +415,19 @@ pub struct AccessRequest {
     pub state: AccessRequestState,
     pub created_at: String,
     pub updated_at: String,
+    /// The rest of the form (public summary, team, methodology...).
+    #[serde(default)]
+    pub details: RequestDetails,
+    /// The legal route it follows (a configured route's name).
+    #[serde(default = "standard_route")]
+    pub route: String,
+    /// The active request this one amends, if it is an amendment.
+    #[serde(default)]
+    pub amends: Option<String>,
+}
+
+fn standard_route() -> String {
+    "standard".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -422,6 +440,12 @@ pub struct RequestEvent {
     pub role: String,
     pub reason: Option<String>,
     pub at: String,
+    /// The authority's decision number.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Structured details: the committee's opinion, the dataset agreed to.
+    #[serde(default)]
+    pub details: Option<serde_json::Value>,
 }
 
 fn request_from(row: &AnyRow) -> Result<AccessRequest> {
@@ -442,6 +466,10 @@ fn request_from(row: &AnyRow) -> Result<AccessRequest> {
             .map_err(|e: hdh_model::request::UnknownState| StoreError::Corrupt(e.to_string()))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        details: serde_json::from_str(&row.try_get::<String, _>("details_json")?)
+            .map_err(|e| StoreError::Corrupt(format!("request details: {e}")))?,
+        route: row.try_get("route")?,
+        amends: opt_str(row, "amends")?,
     })
 }
 
@@ -453,9 +481,9 @@ impl Tx {
             .await?
             .is_some();
         let q = if exists {
-            "UPDATE access_requests SET applicant_id=$2, title=$3, purpose=$4, public_interest=$5, scope_json=$6, period_start=$7, period_end=$8, duration_months=$9, state=$10, created_at=$11, updated_at=$12 WHERE id=$1"
+            "UPDATE access_requests SET applicant_id=$2, title=$3, purpose=$4, public_interest=$5, scope_json=$6, period_start=$7, period_end=$8, duration_months=$9, state=$10, created_at=$11, updated_at=$12, details_json=$13, route=$14, amends=$15 WHERE id=$1"
         } else {
-            "INSERT INTO access_requests (id, applicant_id, title, purpose, public_interest, scope_json, period_start, period_end, duration_months, state, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            "INSERT INTO access_requests (id, applicant_id, title, purpose, public_interest, scope_json, period_start, period_end, duration_months, state, created_at, updated_at, details_json, route, amends) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         };
         sqlx::query(q)
             .bind(r.id.clone())
@@ -470,6 +498,12 @@ impl Tx {
             .bind(r.state.as_str())
             .bind(r.created_at.clone())
             .bind(r.updated_at.clone())
+            .bind(
+                serde_json::to_string(&r.details)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )
+            .bind(r.route.clone())
+            .bind(r.amends.clone())
             .execute(self.conn())
             .await?;
         Ok(())
@@ -492,7 +526,7 @@ impl Tx {
         .fetch_one(self.conn())
         .await?;
         let seq: i64 = row.try_get::<i64, _>("s")? + 1;
-        sqlx::query("INSERT INTO request_events (request_id, seq, action, from_state, to_state, actor_id, role, reason, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+        sqlx::query("INSERT INTO request_events (request_id, seq, action, from_state, to_state, actor_id, role, reason, at, reference, details_json) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)")
             .bind(request_id.to_string())
             .bind(seq)
             .bind(e.action.clone())
@@ -502,6 +536,8 @@ impl Tx {
             .bind(e.role.clone())
             .bind(e.reason.clone())
             .bind(e.at.clone())
+            .bind(e.reference.clone())
+            .bind(e.details.as_ref().map(|d| d.to_string()))
             .execute(self.conn())
             .await?;
         Ok(seq)
@@ -540,6 +576,9 @@ impl Store {
                     role: row.try_get("role")?,
                     reason: opt_str(row, "reason")?,
                     at: row.try_get("at")?,
+                    reference: opt_str(row, "reference")?,
+                    details: opt_str(row, "details_json")?
+                        .and_then(|d| serde_json::from_str(&d).ok()),
                 })
             })
             .collect()
@@ -599,6 +638,12 @@ impl Tx {
                 .execute(self.conn())
                 .await?;
         }
+        self.insert_extraction_rows(tables).await
+    }
+}
+
+impl Tx {
+    async fn insert_extraction_rows(&mut self, tables: &[ExtractionTable]) -> Result<()> {
         for t in tables {
             sqlx::query("INSERT INTO extraction_tables (project_id, table_name, dataset_id, dataset_version, columns_json, object_path, row_count) VALUES ($1,$2,$3,$4,$5,$6,$7)")
                 .bind(t.project_id.clone())
@@ -612,6 +657,37 @@ impl Tx {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Replaces a project's extraction (an amendment) and adds members.
+    pub async fn replace_extraction(
+        &mut self,
+        project_id: &str,
+        members: &[String],
+        tables: &[ExtractionTable],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM extraction_tables WHERE project_id = $1")
+            .bind(project_id.to_string())
+            .execute(self.conn())
+            .await?;
+        for m in members {
+            let there = sqlx::query(
+                "SELECT user_id FROM project_members WHERE project_id = $1 AND user_id = $2",
+            )
+            .bind(project_id.to_string())
+            .bind(m.clone())
+            .fetch_optional(self.conn())
+            .await?
+            .is_some();
+            if !there {
+                sqlx::query("INSERT INTO project_members (project_id, user_id) VALUES ($1,$2)")
+                    .bind(project_id.to_string())
+                    .bind(m.clone())
+                    .execute(self.conn())
+                    .await?;
+            }
+        }
+        self.insert_extraction_rows(tables).await
     }
 }
 

@@ -56,9 +56,83 @@ struct DeskArgs {
     /// Working days for the authority's decision (statute: two months).
     #[arg(long, env = "HDH_AUTHORITY_DAYS", default_value_t = 44)]
     authority_days: u32,
+    /// Working days for the producers' agreement to provide their data.
+    #[arg(long, env = "HDH_AGREEMENT_DAYS", default_value_t = 10)]
+    agreement_days: u32,
     /// A clock with at most this many working days left is shown as due soon.
     #[arg(long, env = "HDH_DUE_SOON_DAYS", default_value_t = 2)]
     due_soon_days: u32,
+    /// Legal routes besides `standard`, as NAME[:no-committee][:no-agreement]
+    /// (default: reference_methodology:no-committee).
+    #[arg(long = "route", env = "HDH_ROUTES", value_delimiter = ',')]
+    routes: Vec<String>,
+    /// SMTP server for notifications (smtp://host:port, or smtps://user:pass@host
+    /// for TLS); without it notifications stay in the in-app inbox.
+    #[arg(long, env = "HDH_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// Sender address of notifications.
+    #[arg(long, env = "HDH_MAIL_FROM", default_value = "hdh <desk@hdh.invalid>")]
+    mail_from: String,
+    /// Largest attachment to a request, in MiB.
+    #[arg(long, env = "HDH_ATTACHMENT_MAX_MB", default_value_t = 20)]
+    attachment_max_mb: usize,
+    /// A command that scans an attachment given on its standard input and
+    /// exits 0 when clean, 1 when infected (e.g. `clamdscan --no-summary -`).
+    #[arg(long, env = "HDH_VIRUS_SCAN")]
+    virus_scan: Option<String>,
+    /// Attachment kinds a request must carry to be submitted (protocol,
+    /// data_management_plan).
+    #[arg(
+        long = "require-attachment",
+        env = "HDH_REQUIRE_ATTACHMENTS",
+        value_delimiter = ','
+    )]
+    require_attachments: Vec<String>,
+}
+
+impl DeskArgs {
+    fn apply(&self, cfg: &mut hdh_server::Config) -> anyhow::Result<()> {
+        cfg.calendar = hdh_desk::Calendar::configured(
+            &self.calendar,
+            &self.add_holidays,
+            &self.remove_holidays,
+            &self.closed_days,
+        )?;
+        cfg.deadlines = hdh_desk::Deadlines {
+            completeness: self.completeness_days,
+            ethics: self.ethics_days,
+            authority: self.authority_days,
+            agreement: self.agreement_days,
+            due_soon: self.due_soon_days,
+        };
+        if !self.routes.is_empty() {
+            cfg.routes = vec![hdh_model::request::Route::standard()];
+            for r in &self.routes {
+                cfg.routes.push(hdh_server::config::parse_route(r)?);
+            }
+        }
+        cfg.mail = self
+            .smtp_url
+            .clone()
+            .map(|url| hdh_server::config::MailConfig {
+                url,
+                from: self.mail_from.clone(),
+            });
+        cfg.attachment_max_bytes = self.attachment_max_mb.saturating_mul(1024 * 1024);
+        cfg.virus_scan = match &self.virus_scan {
+            Some(cmd) => Some(
+                shell_words::split(cmd)
+                    .map_err(|e| anyhow::anyhow!("--virus-scan {cmd:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        for k in &self.require_attachments {
+            hdh_desk::attachment::AttachmentKind::parse(k)
+                .map_err(|e| anyhow::anyhow!("--require-attachment: {e}"))?;
+        }
+        cfg.required_attachments = self.require_attachments.clone();
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -276,18 +350,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut cfg = config(&store);
             cfg.release_threshold = release_threshold;
             cfg.secure_cookies = secure_cookies;
-            cfg.calendar = hdh_desk::Calendar::configured(
-                &desk.calendar,
-                &desk.add_holidays,
-                &desk.remove_holidays,
-                &desk.closed_days,
-            )?;
-            cfg.deadlines = hdh_desk::Deadlines {
-                completeness: desk.completeness_days,
-                ethics: desk.ethics_days,
-                authority: desk.authority_days,
-                due_soon: desk.due_soon_days,
-            };
+            desk.apply(&mut cfg)?;
             let state = AppState::open(cfg).await?;
             if demo {
                 let pb = bar(demo_persons, "generating and delivering the demo dataset");
@@ -297,7 +360,10 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?;
                 pb.finish_and_clear();
                 if seeded {
-                    eprintln!("Demo data delivered (snds-demo, {demo_persons} persons).");
+                    hdh_server::seed::seed_demo_requests(&state).await?;
+                    eprintln!(
+                        "Demo data delivered (snds-demo, {demo_persons} persons), with access requests in several states."
+                    );
                 }
                 eprintln!(
                     "Demo accounts (password for all: {}):",

@@ -8,6 +8,8 @@ use crate::support::{Db, Hub, start};
 
 /// Creates a draft request as `token`; returns its id.
 async fn draft(hub: &Hub, token: &str, title: &str, purpose: &str) -> String {
+    let mut details = crate::support::details();
+    details["summary_public"] = json!(purpose);
     let created = hub
         .post(
             Some(token),
@@ -20,6 +22,7 @@ async fn draft(hub: &Hub, token: &str, title: &str, purpose: &str) -> String {
                 "period_start": "2021-01-01",
                 "period_end": "2022-12-31",
                 "duration_months": 24,
+                "details": details,
             }),
         )
         .await;
@@ -240,7 +243,7 @@ async fn the_public_registry_lists_every_submitted_request_and_no_draft() {
     assert!(
         feed.entries()
             .iter()
-            .any(|e| e.id().ends_with(&format!("#{submitted}"))
+            .any(|e| e.id().ends_with(&format!("/registry/{submitted}"))
                 && e.title().as_str().contains("cohorte publique"))
     );
     assert!(

@@ -254,7 +254,7 @@ async fn pages_require_sign_in_and_csrf() {
         .to_str()
         .unwrap();
     assert!(
-        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
     assert_eq!(

@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod desk;
 mod hostile;
+mod lifecycle;
 mod path;
 mod store;
 mod support;

@@ -121,6 +121,7 @@ async fn whole_path(db: Db) {
                 "period_start": "2022-01-01",
                 "period_end": "2022-12-31",
                 "duration_months": 24,
+                "details": crate::support::details(),
             }),
         )
         .await;
@@ -152,7 +153,13 @@ async fn whole_path(db: Db) {
     );
     // The committee cannot act before the secretariat; the applicant cannot approve.
     assert_eq!(
-        hub.act(&committee, &rid, "approve", None).await.status,
+        hub.act_with(
+            &committee,
+            &rid,
+            json!({ "action": "opinion", "opinion": "favourable", "reason": "ok" })
+        )
+        .await
+        .status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -178,11 +185,30 @@ async fn whole_path(db: Db) {
         hub.act(&secretariat, &rid, "approve", None).await.body["request"]["state"],
         "ethics_review"
     );
+    // "approve" is the secretariat's word; the committee is told its own.
+    let wrong = hub.act(&committee, &rid, "approve", None).await;
     assert_eq!(
-        hub.act(&committee, &rid, "approve", None).await.body["request"]["state"],
+        wrong.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("opinion")
+    );
+    assert_eq!(
+        hub.committee_opinion(&rid).await.body["request"]["state"],
         "authority_review"
     );
-    let authorised = hub.act(&authority, &rid, "approve", None).await;
+    // No authorisation without its decision number.
+    assert_eq!(
+        hub.act(&authority, &rid, "authorise", None).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let authorised = hub.authorise(&rid).await;
     assert_eq!(authorised.status, StatusCode::OK, "{}", authorised.body);
     assert_eq!(authorised.body["request"]["state"], "active");
     let pid = authorised.body["project"]["id"]
@@ -206,8 +232,9 @@ async fn whole_path(db: Db) {
             "send_back",
             "submit",
             "approve",
-            "approve",
-            "approve",
+            "opinion",
+            "authorise",
+            "agree",
             "provisioned"
         ]
     );
@@ -539,8 +566,11 @@ async fn whole_path(db: Db) {
         "request.send_back",
         "request.submit",
         "request.approve",
-        "request.approve",
-        "request.approve",
+        "request.assign_reviewer",
+        "request.declare_interests",
+        "request.opinion",
+        "request.authorise",
+        "request.agree",
         "workspace.provision",
         "workspace.query",
         "release.request",
@@ -588,7 +618,13 @@ async fn whole_path(db: Db) {
 
     // Closing the project closes its workspace; its page and releases stay readable.
     assert_eq!(
-        hub.act(&researcher, &rid, "close", None).await.body["request"]["state"],
+        hub.act_with(
+            &researcher,
+            &rid,
+            json!({ "action": "close", "results": "Report deposited." })
+        )
+        .await
+        .body["request"]["state"],
         "closed"
     );
     let after = hub
@@ -691,7 +727,7 @@ async fn a_request_is_provisioned_from_the_version_it_was_reviewed_on() {
         .post(
             Some(&r),
             "/api/requests",
-            json!({ "title": "Pinned version", "purpose": "p", "public_interest": "q", "duration_months": 12,
+            json!({ "title": "Pinned version", "purpose": "p", "public_interest": "q", "duration_months": 12, "details": crate::support::details(),
                     "period_start": "2021-01-01", "period_end": "2023-12-31",
                     "scope": [{ "dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["BEN_SEX_COD"] }] }),
         )
@@ -701,14 +737,16 @@ async fn a_request_is_provisioned_from_the_version_it_was_reviewed_on() {
         "the scope is pinned to the version reviewed"
     );
     let id = created.body["request"]["id"].as_str().unwrap().to_string();
-    hub.act(&r, &id, "submit", None).await;
-    for who in ["secretariat", "committee"] {
-        let t = hub.login(who).await;
-        assert_eq!(
-            hub.act(&t, &id, "approve", None).await.status,
-            StatusCode::OK
-        );
-    }
+    assert_eq!(
+        hub.act(&r, &id, "submit", None).await.status,
+        StatusCode::OK
+    );
+    let t = hub.login("secretariat").await;
+    assert_eq!(
+        hub.act(&t, &id, "approve", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(hub.committee_opinion(&id).await.status, StatusCode::OK);
     // Meanwhile the producer delivers a version 2 without IR_BEN_R.
     let producer = hub.login("producer").await;
     let ds = hub.get(None, "/api/datasets/snds-demo").await;
@@ -731,8 +769,7 @@ async fn a_request_is_provisioned_from_the_version_it_was_reviewed_on() {
         .await;
     assert_eq!(v2.body["delivery"]["version"], 2, "{}", v2.body);
     // The authorisation provisions from version 1.
-    let a = hub.login("authority").await;
-    let done = hub.act(&a, &id, "approve", None).await;
+    let done = hub.authorise(&id).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["request"]["state"], "active");
     let pid = done.body["project"]["id"].as_str().unwrap();
@@ -748,6 +785,7 @@ async fn a_request_is_provisioned_from_the_version_it_was_reviewed_on() {
         crate::support::PERSONS
     );
     // Nothing left to provision: a retry is a conflict; a researcher may not retry.
+    let a = hub.login("authority").await;
     assert_eq!(
         hub.act(&a, &id, "provision", None).await.status,
         StatusCode::CONFLICT

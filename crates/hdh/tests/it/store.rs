@@ -105,6 +105,18 @@ async fn suite(db: Db) {
         state: AccessRequestState::EthicsReview,
         created_at: hdh_store::now(),
         updated_at: hdh_store::now(),
+        details: hdh_model::RequestDetails {
+            summary_public: "résumé".into(),
+            team: vec![hdh_model::request::TeamMember {
+                name: "Ada".into(),
+                role: "statistician".into(),
+                organisation: "Inserm".into(),
+                username: None,
+            }],
+            ..Default::default()
+        },
+        route: "reference_methodology".into(),
+        amends: Some("r0".into()),
     };
     let mut tx = store.begin().await.unwrap();
     tx.save_request(&r).await.unwrap();
@@ -114,6 +126,9 @@ async fn suite(db: Db) {
     tx.commit().await.unwrap();
     let back = store.request("r1").await.unwrap().unwrap();
     assert_eq!(back.state, AccessRequestState::EthicsReview);
+    assert_eq!(back.details, r.details);
+    assert_eq!(back.route, "reference_methodology");
+    assert_eq!(back.amends.as_deref(), Some("r0"));
     assert_eq!(back.scope, r.scope);
 
     // Audit events come back newest first, filtered.

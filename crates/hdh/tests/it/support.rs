@@ -187,6 +187,17 @@ impl Hub {
         Resp { status, body }
     }
 
+    pub async fn put(&self, token: Option<&str>, p: &str, body: Value) -> Resp {
+        let mut rq = self.http.put(self.url(p)).json(&body);
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        let status = r.status();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Resp { status, body }
+    }
+
     /// Delivers files (name, bytes) as multipart.
     pub async fn deliver(&self, token: &str, dataset: &str, files: Vec<(&str, Vec<u8>)>) -> Resp {
         let mut form = reqwest::multipart::Form::new();
@@ -253,6 +264,7 @@ impl Hub {
                     "period_start": period.0,
                     "period_end": period.1,
                     "duration_months": 24,
+                    "details": details(),
                 }),
             )
             .await;
@@ -262,15 +274,100 @@ impl Hub {
             self.act(&r, &id, "submit", None).await.status,
             StatusCode::OK
         );
-        for who in ["secretariat", "committee", "authority"] {
-            let t = self.login(who).await;
-            let res = self.act(&t, &id, "approve", None).await;
-            assert_eq!(res.status, StatusCode::OK, "{who}: {}", res.body);
-        }
+        let t = self.login("secretariat").await;
+        let res = self.act(&t, &id, "approve", None).await;
+        assert_eq!(res.status, StatusCode::OK, "secretariat: {}", res.body);
+        let res = self.committee_opinion(&id).await;
+        assert_eq!(res.status, StatusCode::OK, "committee: {}", res.body);
+        let res = self.authorise(&id).await;
+        assert_eq!(res.status, StatusCode::OK, "authority: {}", res.body);
         let got = self.get(Some(&r), &format!("/api/requests/{id}")).await;
         assert_eq!(got.body["request"]["state"], "active", "{}", got.body);
         let project = got.body["project"]["id"].as_str().unwrap().to_string();
         (id, project)
+    }
+}
+
+/// The rest of a complete request form (what submission requires).
+pub fn details() -> Value {
+    json!({
+        "summary_public": "How are antidiabetic drugs used before hospital stays?",
+        "organisation": "CHU de Bordeaux",
+        "team": [
+            { "name": "Dr Alice Martin", "role": "principal investigator", "organisation": "CHU de Bordeaux" },
+            { "name": "Claire Dubois", "role": "biostatistician", "organisation": "CHU de Bordeaux" }
+        ],
+        "population": "At least one dispensation of ATC A10 over the period.",
+        "methodology": "Retrospective cohort, descriptive statistics.",
+        "expected_results": "A report and one article.",
+        "funding": "Public grant",
+        "conflicts_of_interest": "none"
+    })
+}
+
+impl Hub {
+    /// Posts an action with any fields.
+    pub async fn act_with(&self, token: &str, request: &str, body: Value) -> Resp {
+        self.post(
+            Some(token),
+            &format!("/api/requests/{request}/actions"),
+            body,
+        )
+        .await
+    }
+
+    /// The committee's step: the secretariat assigns `committee`, who
+    /// declares no conflict and gives a favourable opinion.
+    pub async fn committee_opinion(&self, request: &str) -> Resp {
+        let sec = self.login("secretariat").await;
+        let com = self.login("committee").await;
+        let a = self
+            .post(
+                Some(&sec),
+                &format!("/api/requests/{request}/reviewers"),
+                json!({ "username": "committee" }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "assign: {}", a.body);
+        let d = self
+            .post(
+                Some(&com),
+                &format!("/api/requests/{request}/interests"),
+                json!({ "conflict": false }),
+            )
+            .await;
+        assert_eq!(d.status, StatusCode::OK, "declare: {}", d.body);
+        self.act_with(
+            &com,
+            request,
+            json!({ "action": "opinion", "opinion": "favourable", "reason": "Sound and proportionate." }),
+        )
+        .await
+    }
+
+    /// The authority authorises (with a decision number) and the producer
+    /// of snds-demo agrees: the answer of the last step (the workspace is
+    /// provisioned then).
+    pub async fn authorise(&self, request: &str) -> Resp {
+        let a = self.login("authority").await;
+        let r = self
+            .act_with(
+                &a,
+                request,
+                json!({ "action": "authorise", "reference": "DR-2026-001" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "authorise: {}", r.body);
+        if r.body["request"]["state"] != "producer_agreement" {
+            return r;
+        }
+        let p = self.login("producer").await;
+        self.act_with(
+            &p,
+            request,
+            json!({ "action": "agree", "dataset": "snds-demo" }),
+        )
+        .await
     }
 }
 
