@@ -24,6 +24,8 @@ pub struct Caller {
     pub token_hash: String,
     pub via_cookie: bool,
     pub client: Option<String>,
+    /// Unread notifications (counted for pages only; 0 elsewhere).
+    pub unread: i64,
 }
 
 impl Caller {
@@ -106,6 +108,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Call
         token_hash: hash,
         via_cookie,
         client: client_of(parts),
+        unread: 0,
     }))
 }
 

@@ -655,6 +655,11 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("step.authority_review", "Autorité", "Authority"),
     ("step.authorised", "Mise à disposition", "Provisioning"),
     ("step.active", "Projet actif", "Project active"),
+    (
+        "req.to_assign",
+        "Rapporteurs à désigner",
+        "Reviewers to assign",
+    ),
     ("req.waiting", "Qui doit agir", "Who must act"),
     (
         "waiting.you",
@@ -802,11 +807,6 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Agree to provide the data",
     ),
     ("action.archive", "Archiver", "Archive"),
-    (
-        "action.provisioned",
-        "Espace mis à disposition",
-        "Workspace provisioned",
-    ),
     ("action.amended", "Avenant appliqué", "Amendment applied"),
     (
         "state.producer_agreement",

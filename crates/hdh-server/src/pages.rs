@@ -220,7 +220,13 @@ impl FromRequestParts<AppState> for PageCaller {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(PageCaller(Caller::from_request_parts(parts, state).await?))
+        let mut c = Caller::from_request_parts(parts, state).await?;
+        c.unread = state
+            .store
+            .unread_notifications(&c.user.id)
+            .await
+            .map_err(AppError::from)?;
+        Ok(PageCaller(c))
     }
 }
 
@@ -265,6 +271,7 @@ impl Ctx {
                 username => c.user.username.clone(),
                 display_name => c.user.display_name.clone(),
                 roles => c.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                unread => c.unread,
             }
         });
         let csrf = self
@@ -673,7 +680,7 @@ async fn projects_using(
         out.push(context! {
             title => r.title,
             state => r.state.as_str(),
-            href => if visible { format!("/requests/{}", r.id) } else { format!("/registry#{}", r.id) },
+            href => if visible { format!("/requests/{}", r.id) } else { format!("/registry/{}", r.id) },
             tables => r.scope.iter().filter(|s| s.dataset_id == dataset_id).map(|s| s.table.clone()).collect::<Vec<_>>(),
         });
     }
@@ -1257,6 +1264,23 @@ async fn requests(
     }
     to_review.sort_by_key(|(left, _)| *left);
     let to_review: Vec<serde_json::Value> = to_review.into_iter().map(|(_, v)| v).collect();
+    // The secretariat's other task: requests under ethics review without a
+    // reviewer (none assigned, or every one recused).
+    let mut to_assign: Vec<&hdh_store::AccessRequest> = Vec::new();
+    if c.has(Role::Secretariat) {
+        for r in all
+            .iter()
+            .filter(|r| r.state == AccessRequestState::EthicsReview && r.applicant_id != c.user.id)
+        {
+            let reviewers = st.store.reviewers(&r.id).await.map_err(AppError::from)?;
+            if reviewers
+                .iter()
+                .all(|x| x.declaration.as_deref() == Some("conflict"))
+            {
+                to_assign.push(r);
+            }
+        }
+    }
     // The applicant's view: where each request stands and who must act.
     let mut mine: Vec<serde_json::Value> = Vec::new();
     for r in all.iter().filter(|r| r.applicant_id == c.user.id) {
@@ -1291,7 +1315,7 @@ async fn requests(
     Ctx::new(&headers, jar, &q, Some(c)).render(
         &st,
         "requests.html",
-        context! { mine => mine, to_review => to_review, all => if staff { all } else { vec![] } },
+        context! { mine => mine, to_review => to_review, to_assign => to_assign, all => if staff { all.clone() } else { vec![] } },
     )
 }
 

@@ -126,6 +126,7 @@ pub async fn seed_demo(
         token_hash: String::new(),
         via_cookie: false,
         client: None,
+        unread: 0,
     };
     let rep = service::deliver(state, &caller, "snds-demo", &upload.files).await?;
     drop(upload);
@@ -160,6 +161,7 @@ async fn caller_of(state: &AppState, username: &str) -> Result<Caller, AppError>
         token_hash: String::new(),
         via_cookie: false,
         client: None,
+        unread: 0,
     })
 }
 

@@ -223,6 +223,9 @@ enum UserCommand {
         /// Comma-separated roles: producer, researcher, secretariat, committee, authority, checker, security_officer, admin.
         #[arg(long)]
         roles: String,
+        /// Where the desk's notifications are e-mailed (optional).
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Lists accounts.
     List {
@@ -392,8 +395,14 @@ async fn run(cli: Cli) -> Result<()> {
                     display_name,
                     organisation,
                     roles,
+                    email,
                 },
         } => {
+            if let Some(e) = &email
+                && e.parse::<lettre::Address>().is_err()
+            {
+                bail!("--email {e:?}: not an e-mail address");
+            }
             let roles = hdh_model::role::parse_roles(&roles)?;
             if roles.is_empty() {
                 bail!("--roles: give at least one role");
@@ -415,6 +424,9 @@ async fn run(cli: Cli) -> Result<()> {
                 Some("cli"),
             )
             .await?;
+            if let Some(e) = &email {
+                hdh_server::seed::set_email(&state, &u, e).await?;
+            }
             println!(
                 "created {} ({})",
                 u.username,

@@ -55,6 +55,8 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
             "researcher,checker",
             "--display-name",
             "Dr Martin",
+            "--email",
+            "dr.martin@chu-bordeaux.example",
         ],
         b"s3cret-passphrase\n",
     );
@@ -78,6 +80,24 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
         !String::from_utf8_lossy(&db).contains("s3cret-passphrase"),
         "only a hash is stored"
     );
+
+    let bad = run_with_stdin(
+        &[
+            "user",
+            "add",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--username",
+            "nobody",
+            "--roles",
+            "researcher",
+            "--email",
+            "not an address",
+        ],
+        b"s3cret-passphrase\n",
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--email"));
 
     let list = hdh()
         .args(["user", "list", "--data-dir", data.to_str().unwrap()])

@@ -339,6 +339,9 @@ async fn the_whole_desk(db: Db) {
         html.contains("id=\"mine\"") && html.contains("The ethics committee"),
         "who must act"
     );
+    // The secretariat is reminded to assign a reviewer.
+    let (_, html) = hub.page(Some(&secretariat), "/requests").await;
+    assert!(html.contains("id=\"to-assign\""), "reviewers to assign");
     // The committee's queue holds only what it is assigned to.
     let q = hub.get(Some(&committee), "/api/requests").await;
     assert!(
@@ -742,6 +745,12 @@ async fn the_whole_desk(db: Db) {
         "{subjects:?}"
     );
     assert!(inbox.body["unread"].as_i64().unwrap() > 0);
+    let (_, html) = hub.page(Some(&researcher), "/inbox").await;
+    assert!(
+        html.contains("id=\"unread\""),
+        "the header counts unread messages"
+    );
+    assert!(html.contains("workspace ready"));
     let read = hub
         .post(Some(&researcher), "/api/inbox/read", json!({}))
         .await;
