@@ -895,6 +895,20 @@ pub async fn create_request_for(
                 parent.id, parent.state
             )));
         }
+        // One amendment at a time: each is reviewed against the project as
+        // it stands, and rebuilds the extraction from its own scope.
+        if let Some(open) = state
+            .store
+            .requests()
+            .await?
+            .into_iter()
+            .find(|x| x.amends.as_deref() == Some(parent.id.as_str()) && !x.state.is_terminal())
+        {
+            return Err(AppError::conflict(format!(
+                "amendment {} of this project is still {}: withdraw it or wait for its decision",
+                open.id, open.state
+            )));
+        }
     }
     let (errors, input) = check_input(state, input).await?;
     if !errors.is_empty() {

@@ -605,6 +605,19 @@ async fn the_whole_desk(db: Db) {
         .await;
     assert_eq!(am.status, StatusCode::CREATED, "{}", am.body);
     let amid = am.body["request"]["id"].as_str().unwrap().to_string();
+    let second = hub
+        .post(
+            Some(&researcher),
+            &format!("/api/requests/{id}/amendments"),
+            request_body("Second amendment", &["BEN_SEX_COD"]),
+        )
+        .await;
+    assert_eq!(
+        second.status,
+        StatusCode::CONFLICT,
+        "one amendment at a time: {}",
+        second.body
+    );
     assert_eq!(am.body["request"]["amends"], id.as_str());
     assert_eq!(
         attach(
