@@ -188,6 +188,11 @@ impl AccessRequestState {
         )
     }
 
+    /// The applicant may edit the file (form and attachments).
+    pub fn is_editable(self) -> bool {
+        matches!(self, Self::Draft | Self::SentBack)
+    }
+
     /// Under review by the desk (a clock is running or stopped).
     pub fn in_review(self) -> bool {
         self.reviewer().is_some()

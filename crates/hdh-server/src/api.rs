@@ -627,10 +627,7 @@ pub(crate) async fn request_json(
         .into_iter()
         .map(|d| d.id)
         .collect();
-    let problems = if matches!(
-        r.state,
-        hdh_model::AccessRequestState::Draft | hdh_model::AccessRequestState::SentBack
-    ) {
+    let problems = if r.state.is_editable() {
         service::submission_problems(st, r)
             .await?
             .into_iter()

@@ -127,13 +127,16 @@ pub fn route_of(state: &AppState, r: &AccessRequest) -> hdh_model::request::Rout
         .unwrap_or_else(hdh_model::request::Route::standard)
 }
 
-/// Whether the caller speaks for the producer of a dataset: its owner, or a
-/// producer of the same organisation.
+/// Whether the caller speaks for the producer of a dataset.
 pub fn is_producer_of(caller: &Caller, d: &hdh_store::Dataset) -> bool {
-    caller.has(hdh_model::Role::Producer)
-        && (d.owner_id == caller.user.id
-            || (!caller.user.organisation.is_empty()
-                && caller.user.organisation == d.producer_name))
+    speaks_for_producer(&caller.user, d)
+}
+
+/// Whether an account speaks for the producer of a dataset: a producer who
+/// owns it, or a producer of the same organisation.
+pub fn speaks_for_producer(u: &hdh_store::User, d: &hdh_store::Dataset) -> bool {
+    u.has(hdh_model::Role::Producer)
+        && (d.owner_id == u.id || (!u.organisation.is_empty() && u.organisation == d.producer_name))
 }
 
 /// The datasets of a request whose producer has not yet agreed to provide
@@ -235,7 +238,7 @@ pub async fn assign_reviewer(
     id: &str,
     username: &str,
 ) -> Result<hdh_store::Reviewer, AppError> {
-    let r = request_or_404(state, id).await?;
+    let r = service::request_or_404(state, id).await?;
     if !caller.has(hdh_model::Role::Secretariat) {
         return Err(service::deny(
             state,
@@ -296,12 +299,8 @@ pub async fn assign_reviewer(
     };
     tx.commit().await?;
     crate::notify::send(state, mail);
-    state
-        .store
-        .reviewers(id)
+    reviewer_of(state, id, &user.id)
         .await?
-        .into_iter()
-        .find(|x| x.user_id == user.id)
         .ok_or_else(|| AppError::internal("reviewer vanished"))
 }
 
@@ -315,13 +314,8 @@ pub async fn declare_interests(
     conflict: bool,
     note: Option<String>,
 ) -> Result<hdh_store::Reviewer, AppError> {
-    let r = request_or_404(state, id).await?;
-    let me = state
-        .store
-        .reviewers(id)
-        .await?
-        .into_iter()
-        .find(|x| x.user_id == caller.user.id);
+    let r = service::request_or_404(state, id).await?;
+    let me = reviewer_of(state, id, &caller.user.id).await?;
     let Some(me) = me else {
         return Err(service::deny(
             state,
@@ -366,12 +360,8 @@ pub async fn declare_interests(
     };
     tx.commit().await?;
     crate::notify::send(state, mail);
-    state
-        .store
-        .reviewers(id)
+    reviewer_of(state, id, &caller.user.id)
         .await?
-        .into_iter()
-        .find(|x| x.user_id == caller.user.id)
         .ok_or_else(|| AppError::internal("reviewer vanished"))
 }
 
@@ -449,10 +439,16 @@ pub async fn comment(
     Ok(c)
 }
 
-async fn request_or_404(state: &AppState, id: &str) -> Result<AccessRequest, AppError> {
-    state
+/// A reviewer's assignment to a request.
+async fn reviewer_of(
+    state: &AppState,
+    id: &str,
+    user_id: &str,
+) -> Result<Option<hdh_store::Reviewer>, AppError> {
+    Ok(state
         .store
-        .request(id)
+        .reviewers(id)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))
+        .into_iter()
+        .find(|x| x.user_id == user_id))
 }

@@ -4,7 +4,7 @@
 
 use crate::api::{ApiJson, ErrorBody};
 use crate::auth::Caller;
-use crate::service::{self, RequestInput};
+use crate::service::{self, RequestInput, request_or_404};
 use crate::{AppError, AppState};
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hdh_desk::attachment::{self, AttachmentKind};
-use hdh_store::{AccessRequest, Attachment};
+use hdh_store::Attachment;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -76,13 +76,6 @@ pub async fn amend(
     let parent = request_or_404(&st, &id).await?;
     let r = service::create_request_for(&st, &c, i, Some(&parent)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "request": r }))))
-}
-
-async fn request_or_404(st: &AppState, id: &str) -> Result<AccessRequest, AppError> {
-    st.store
-        .request(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))
 }
 
 /// The attachments of a request (to whoever may read its file).
@@ -231,10 +224,7 @@ pub(crate) async fn attach(
         )
         .await);
     }
-    if !matches!(
-        r.state,
-        hdh_model::AccessRequestState::Draft | hdh_model::AccessRequestState::SentBack
-    ) {
+    if !r.state.is_editable() {
         return Err(AppError::conflict(format!(
             "request {id} is {}: documents are attached to a draft or a request sent back",
             r.state
@@ -374,10 +364,7 @@ pub async fn delete_attachment(
         )
         .await);
     }
-    if !matches!(
-        r.state,
-        hdh_model::AccessRequestState::Draft | hdh_model::AccessRequestState::SentBack
-    ) {
+    if !r.state.is_editable() {
         return Err(AppError::conflict(format!(
             "request {id} is {}: its documents are part of the reviewed file",
             r.state

@@ -169,10 +169,10 @@ pub async fn on_transition(
         S::ProducerAgreement => {
             let pending = crate::desk::pending_agreements(state, r).await?;
             for u in store.users_with_role(Role::Producer).await? {
-                if pending.iter().any(|d| {
-                    d.owner_id == u.id
-                        || (!u.organisation.is_empty() && u.organisation == d.producer_name)
-                }) {
+                if pending
+                    .iter()
+                    .any(|d| crate::desk::speaks_for_producer(&u, d))
+                {
                     to.push(u);
                 }
             }

@@ -1827,11 +1827,7 @@ async fn request(
         .map(|d| d.id.clone())
         .collect();
     let is_applicant = r.applicant_id == c.user.id;
-    let can_edit = is_applicant
-        && matches!(
-            r.state,
-            AccessRequestState::Draft | AccessRequestState::SentBack
-        );
+    let can_edit = is_applicant && r.state.is_editable();
     let can_assign = c.has(Role::Secretariat)
         && !is_applicant
         && matches!(

@@ -657,6 +657,15 @@ impl RequestInput {
     }
 }
 
+/// A request by id, or 404.
+pub(crate) async fn request_or_404(state: &AppState, id: &str) -> Result<AccessRequest, AppError> {
+    state
+        .store
+        .request(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("access request {id}")))
+}
+
 /// Validation errors of a request form, per field.
 fn validate_request(state: &AppState, input: &RequestInput) -> Vec<(String, String)> {
     let mut e = Vec::new();
@@ -965,11 +974,7 @@ pub async fn save_draft(
     id: &str,
     input: RequestInput,
 ) -> Result<(AccessRequest, Vec<(String, String)>), AppError> {
-    let r = state
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    let r = request_or_404(state, id).await?;
     if r.applicant_id != caller.user.id {
         return Err(deny(
             state,
@@ -981,10 +986,7 @@ pub async fn save_draft(
         )
         .await);
     }
-    if !matches!(
-        r.state,
-        AccessRequestState::Draft | AccessRequestState::SentBack
-    ) {
+    if !r.state.is_editable() {
         return Err(AppError::conflict(format!(
             "request {id} is {}: only a draft or a request sent back can be edited",
             r.state
@@ -1081,11 +1083,7 @@ pub async fn view_request(
     caller: &Caller,
     id: &str,
 ) -> Result<(AccessRequest, Vec<RequestEvent>), AppError> {
-    let r = state
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    let r = request_or_404(state, id).await?;
     if !can_view_request(caller, &r) {
         let why = crate::desk::file_access(state, caller, &r).await?;
         if let Some(why) = why {
@@ -1155,11 +1153,7 @@ pub async fn act_on_request(
     id: &str,
     action: RequestAction,
 ) -> Result<AccessRequest, AppError> {
-    let r0 = state
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    let r0 = request_or_404(state, id).await?;
     let is_applicant = r0.applicant_id == caller.user.id;
     let audit_action = format!("request.{}", action.name());
     let denied = |why: String| async {
@@ -1352,11 +1346,7 @@ pub async fn retry_provisioning(
         )
         .await);
     }
-    let r = state
-        .store
-        .request(id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("access request {id}")))?;
+    let r = request_or_404(state, id).await?;
     if r.state != AccessRequestState::Authorised
         || state.store.project_for_request(id).await?.is_some()
     {
