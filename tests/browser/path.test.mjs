@@ -151,6 +151,16 @@ async function requestState(page) {
   return page.locator('#request-state').getAttribute('data-state');
 }
 
+/** Reloads a request's page until its provisioning ends and it is active. */
+async function waitForActive(page) {
+  for (let i = 0; i < 120; i++) {
+    if ((await page.locator('#request-state[data-state="active"]').count()) > 0) return;
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  await expectRequestState(page, 'active');
+}
+
 async function expectRequestState(page, state) {
   try {
     await page.locator(`#request-state[data-state="${state}"]`).waitFor();
@@ -202,7 +212,14 @@ async function offeredActions(page) {
 
 /** Runs `sql` in the project console; returns the response of the POST. */
 async function runSql(page, sql) {
-  await page.fill('#sql', sql);
+  // The console's editor (CodeMirror) stands in for the textarea when
+  // scripts run; it writes back to it on submit.
+  await page.waitForLoadState('load');
+  await page.evaluate((text) => {
+    const cm = document.querySelector('.CodeMirror');
+    if (cm && cm.CodeMirror) cm.CodeMirror.setValue(text);
+    else document.getElementById('sql').value = text;
+  }, sql);
   const [resp] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('/query') && r.request().method() === 'POST'),
     page.waitForEvent('load'),
@@ -518,7 +535,9 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     const producer = await signIn('producer');
     await producer.goto(requestUrl);
     await actWith(producer, 'agree', { dataset: 'snds-demo' });
-    await expectRequestState(producer, 'active');
+    // The workspace is built in the background: the request shows its
+    // provisioning, then becomes active.
+    await waitForActive(producer);
     await authority.goto(requestUrl);
     await expectRequestState(authority, 'active');
     await authority.locator('#project-link').waitFor();
@@ -535,6 +554,10 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await Promise.all([page.waitForURL(`**${projectUrl}`), page.click('#project-link')]);
     const extraction = await tableRows(page.locator('#extraction'));
     assert.deepEqual(extraction.map((c) => c[0]).sort(), ['ER_PRS_F', 'IR_BEN_R']);
+    // The extraction's report: rows per table, persons, period covered.
+    await page.locator('#extraction-summary').waitFor();
+    // The editor (CodeMirror, vendored) replaces the textarea.
+    await page.locator('.CodeMirror').waitFor();
 
     let resp = await runSql(page, COUNT_SQL);
     assert.equal(resp.status(), 200);

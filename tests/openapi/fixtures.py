@@ -96,6 +96,13 @@ def main():
     act("committee", {"action": "opinion", "opinion": "favourable", "reason": "fixture"})
     act("authority", {"action": "authorise", "reference": "DR-FUZZ-1"})
     r = act("producer", {"action": "agree", "dataset": "snds-demo"})
+    # The workspace is built in the background: wait for the request to be active.
+    import time
+    for _ in range(600):
+        if r["request"]["state"] != "authorised":
+            break
+        time.sleep(0.2)
+        _, r = call(base, "GET", f"/api/requests/{authorised}", tok["authority"], None)
     project = (r.get("project") or {}).get("id")
     if not project:
         raise SystemExit(f"fixtures: the authorised request has no project: {r}")

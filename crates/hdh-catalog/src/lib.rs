@@ -10,6 +10,7 @@ pub mod dcat;
 pub mod diagram;
 pub mod metadata;
 pub mod package;
+pub mod plot;
 pub mod products;
 pub mod quality;
 pub mod stats;

@@ -3,10 +3,12 @@
 //! that the rules of the hub can be read and tested without a database.
 
 pub mod audit;
+pub mod population;
 pub mod request;
 pub mod role;
 pub mod schema;
 
 pub use audit::{AuditEvent, Outcome};
+pub use population::{CriterionError, PopulationCriterion};
 pub use request::{AccessRequestState, RequestAction, RequestDetails, TransitionError};
 pub use role::Role;

@@ -878,6 +878,9 @@ pub struct RequestDetails {
     pub team: Vec<TeamMember>,
     /// Population criteria (codes and dates) in words.
     pub population: String,
+    /// The same criteria, structured: what provisioning applies.
+    #[serde(default)]
+    pub criteria: Vec<crate::population::PopulationCriterion>,
     /// Linkage needed with other sources (empty: none).
     pub linkage: String,
     pub methodology: String,

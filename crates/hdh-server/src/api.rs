@@ -57,13 +57,14 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::delivery_api::routes())
         .merge(crate::desk::routes())
         .merge(crate::desk_api::routes())
+        .merge(crate::workspace_api::routes())
         .merge(crate::registry::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, project_releases, request_release, releases, release, decide, download, audit),
+    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, crate::workspace_api::extraction, crate::workspace_api::refresh, crate::workspace_api::schema, crate::workspace_api::queries, crate::workspace_api::cancel, crate::workspace_api::tokens, crate::workspace_api::create_token, crate::workspace_api::revoke_token, crate::workspace_api::oppositions, crate::workspace_api::add_opposition, project_releases, request_release, releases, release, decide, download, audit),
     components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
@@ -647,6 +648,7 @@ pub(crate) async fn request_json(
         "agreements": st.store.agreements(&r.id).await?,
         "awaiting_agreement": pending,
         "problems": problems,
+        "provisioning": crate::provisioning::latest_build(st, &r.id).await?,
     }))
 }
 
@@ -751,18 +753,32 @@ async fn project(
 #[derive(Deserialize, ToSchema)]
 pub struct QueryInput {
     pub sql: String,
+    /// An id chosen by the client (letters, digits, dashes) to cancel the
+    /// query with while it runs.
+    #[serde(default)]
+    pub query_id: Option<String>,
 }
 
-/// Runs read-only SQL on the project's extraction.
-#[utoipa::path(post, path = "/api/projects/{id}/query", params(("id" = String, Path)), request_body = QueryInput, responses((status = 200, body = Object), (status = 403, description = "not a member, or out of scope", body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+/// Runs a statement in the project's sandbox: a read-only query, or
+/// `CREATE TABLE scratch.x AS SELECT …` / `DROP TABLE scratch.x`. Every
+/// other statement, table, file or setting is refused before it runs.
+#[utoipa::path(post, path = "/api/projects/{id}/query", params(("id" = String, Path)), request_body = QueryInput, responses((status = 200, body = Object), (status = 403, description = "not a member, or out of scope, or not allowed", body = ErrorBody), (status = 409, description = "cancelled", body = ErrorBody), (status = 422, description = "invalid, over a limit (time, memory, scratch quota)", body = ErrorBody), (status = 429, description = "the project already runs its maximum of queries", body = ErrorBody)), security(("bearer" = [])))]
 async fn query(
     State(st): State<AppState>,
     c: Caller,
     Path(id): Path<String>,
     ApiJson(i): ApiJson<QueryInput>,
 ) -> Result<Json<Value>, AppError> {
-    let res = service::query(&st, &c, &id, &i.sql).await?;
-    Ok(Json(json!({ "result": res })))
+    let out = service::query(
+        &st,
+        &c,
+        &id,
+        &i.sql,
+        crate::sandbox::Channel::Api,
+        i.query_id.clone(),
+    )
+    .await?;
+    Ok(Json(crate::sandbox::output_json(&out)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -23,6 +23,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Memory and time a workspace query may use.
     pub workspace_limits: hdh_workspace::Limits,
+    /// Queries one project may run at the same time.
+    pub project_concurrent_queries: usize,
+    /// Space a project's derived (scratch) tables may take.
+    pub scratch_quota_bytes: u64,
+    /// Longest validity of a Flight SQL token, in days.
+    pub token_max_days: i64,
+    /// The Flight SQL endpoint as clients reach it (`grpc://host:port`),
+    /// shown on the project page; `None` when it is off.
+    pub flight_uri: Option<String>,
     /// Working days of the desk's clocks (default: metropolitan France).
     pub calendar: hdh_desk::Calendar,
     /// Delays of the review steps, in working days.
@@ -94,6 +103,10 @@ impl Config {
             release_threshold: 10,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
+            project_concurrent_queries: 4,
+            scratch_quota_bytes: 1 << 30,
+            token_max_days: 90,
+            flight_uri: None,
             secure_cookies: false,
             session_hours: 12,
             public_url: None,

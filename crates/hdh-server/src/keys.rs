@@ -192,6 +192,8 @@ pub struct Rotation {
     pub versions: usize,
     pub tables: usize,
     pub rows: u64,
+    /// Entries of the opposition register re-keyed.
+    pub oppositions: usize,
 }
 
 /// Re-keys every dataset version under a new level-2 key: each table with
@@ -322,12 +324,17 @@ pub async fn rotate(
         tx.rekey_version(&v.dataset_id, v.version, new_key.id(), manifest, paths)
             .await?;
     }
+    // The opposition register follows the key (level-2 pseudonyms only).
+    let register_keys = state.keys.load_all(old_ids.iter().map(String::as_str))?;
+    let register_rekeyed =
+        crate::provisioning::rekey_register(&mut tx, &register_keys, &new_key).await?;
     let rotation = Rotation {
         new_key: new_key.id().to_string(),
         retired: old_ids.clone(),
         versions: published.len(),
         tables: tables_done,
         rows: rows_done,
+        oppositions: register_rekeyed,
     };
     tx.audit(
         &actor

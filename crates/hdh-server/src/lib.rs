@@ -11,14 +11,19 @@ pub mod delivery_api;
 pub mod desk;
 pub mod desk_api;
 pub mod error;
+pub mod flight;
 pub mod i18n;
 pub mod ingestion;
 pub mod keys;
 pub mod notify;
 pub mod pages;
+pub mod provisioning;
 pub mod registry;
+pub mod sandbox;
 pub mod seed;
 pub mod service;
+pub mod tokens;
+pub mod workspace_api;
 
 pub use config::Config;
 pub use error::AppError;
@@ -46,6 +51,11 @@ pub struct AppState {
     pub keys: keys::Keyring,
     /// Running ingestions' progress and upload locks.
     pub jobs: Arc<ingestion::Jobs>,
+    /// Workspace queries running now (limits and cancellation).
+    pub queries: Arc<sandbox::Running>,
+    /// When this process opened the state: jobs queued before it belong
+    /// to an earlier run.
+    pub started_at: String,
 }
 
 impl AppState {
@@ -78,6 +88,8 @@ impl AppState {
             search_checked: Arc::default(),
             keys,
             jobs: Arc::default(),
+            queries: Arc::default(),
+            started_at: hdh_store::now(),
         };
         ingestion::recover(&state).await?;
         keys::active_key(&state).await?;
@@ -131,6 +143,37 @@ fn security_headers(router: Router) -> Router {
     })
 }
 
+/// The hub's own static files, compiled in: the pages' small scripts and
+/// the vendored CodeMirror editor (MIT, `static/vendor/codemirror/`).
+fn static_file(path: &str) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let (body, kind): (&'static str, &'static str) = match path {
+        "request-form.js" => (
+            include_str!("../static/request-form.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("../static/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "vendor/codemirror/codemirror.js" => (
+            include_str!("../static/vendor/codemirror/codemirror.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "vendor/codemirror/sql.js" => (
+            include_str!("../static/vendor/codemirror/sql.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "vendor/codemirror/codemirror.css" => (
+            include_str!("../static/vendor/codemirror/codemirror.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
 /// The whole application: pages, API, health and OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let app = Router::new()
@@ -138,16 +181,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .route("/health", axum::routing::get(|| async { "ok" }))
         .route(
-            "/static/request-form.js",
-            axum::routing::get(|| async {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/javascript; charset=utf-8",
-                    )],
-                    include_str!("../static/request-form.js"),
-                )
-            }),
+            "/static/{*path}",
+            axum::routing::get(
+                |axum::extract::Path(path): axum::extract::Path<String>| async move {
+                    static_file(&path)
+                },
+            ),
         )
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_upload_bytes,
@@ -172,6 +211,10 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Extraction builds of a previous run of the server did not finish.
+    if let Err(e) = provisioning::recover(&state).await {
+        tracing::error!("recovering provisioning jobs: {}", e.message);
+    }
     let app = router(state);
     axum::serve(
         listener,

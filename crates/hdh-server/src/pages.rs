@@ -116,6 +116,16 @@ pub fn routes() -> Router<AppState> {
         .route("/registry/{id}", get(registry_project))
         .route("/projects/{id}", get(project))
         .route("/projects/{id}/query", post(project_query))
+        .route("/projects/{id}/refresh", post(project_refresh))
+        .route("/projects/{id}/tokens", post(project_token))
+        .route(
+            "/projects/{id}/tokens/{tid}/revoke",
+            post(project_token_revoke),
+        )
+        .route(
+            "/projects/{id}/queries/{qid}/cancel",
+            post(project_query_cancel),
+        )
         .route("/projects/{id}/releases", post(project_release))
         .route("/releases", get(releases))
         .route("/releases/{id}", get(release))
@@ -1378,9 +1388,52 @@ struct RequestForm {
     team_org: Vec<String>,
     #[serde(default)]
     team_user: Vec<String>,
+    /// Population criteria, one row each: `dataset|table`, column, codes
+    /// (comma-separated prefixes), window, minimum rows, include/exclude.
+    #[serde(default)]
+    crit_table: Vec<String>,
+    #[serde(default)]
+    crit_column: Vec<String>,
+    #[serde(default)]
+    crit_codes: Vec<String>,
+    #[serde(default)]
+    crit_from: Vec<String>,
+    #[serde(default)]
+    crit_to: Vec<String>,
+    #[serde(default)]
+    crit_min: Vec<String>,
+    #[serde(default)]
+    crit_mode: Vec<String>,
 }
 
 impl RequestForm {
+    fn criteria(&self) -> Vec<hdh_model::PopulationCriterion> {
+        let at =
+            |v: &Vec<String>, i: usize| v.get(i).map(|s| s.trim().to_string()).unwrap_or_default();
+        (0..self.crit_table.len())
+            .filter(|&i| !at(&self.crit_table, i).is_empty())
+            .map(|i| {
+                let table = at(&self.crit_table, i);
+                let (dataset, table) = table.split_once('|').unwrap_or(("", table.as_str()));
+                hdh_model::PopulationCriterion {
+                    dataset: dataset.to_string(),
+                    table: table.to_string(),
+                    column: at(&self.crit_column, i),
+                    codes: at(&self.crit_codes, i)
+                        .split([',', ' ', ';'])
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    from: chrono::NaiveDate::parse_from_str(&at(&self.crit_from, i), "%Y-%m-%d")
+                        .ok(),
+                    to: chrono::NaiveDate::parse_from_str(&at(&self.crit_to, i), "%Y-%m-%d").ok(),
+                    min_rows: at(&self.crit_min, i).parse().unwrap_or(1),
+                    exclude: at(&self.crit_mode, i) == "exclude",
+                }
+            })
+            .collect()
+    }
+
     fn input(&self) -> RequestInput {
         let mut scope: Vec<ScopeItem> = Vec::new();
         for v in &self.cols {
@@ -1427,6 +1480,7 @@ impl RequestForm {
                 conflicts_of_interest: self.conflicts_of_interest.clone(),
                 changes: self.changes.clone(),
                 results: String::new(),
+                criteria: self.criteria(),
             },
             route: Some(self.route.clone()).filter(|r| !r.is_empty()),
         }
@@ -1469,8 +1523,46 @@ impl RequestForm {
                 .iter()
                 .map(|m| m.username.clone().unwrap_or_default())
                 .collect(),
+            crit_table: d
+                .criteria
+                .iter()
+                .map(|c| format!("{}|{}", c.dataset, c.table))
+                .collect(),
+            crit_column: d.criteria.iter().map(|c| c.column.clone()).collect(),
+            crit_codes: d.criteria.iter().map(|c| c.codes.join(", ")).collect(),
+            crit_from: d
+                .criteria
+                .iter()
+                .map(|c| c.from.map(|d| d.to_string()).unwrap_or_default())
+                .collect(),
+            crit_to: d
+                .criteria
+                .iter()
+                .map(|c| c.to.map(|d| d.to_string()).unwrap_or_default())
+                .collect(),
+            crit_min: d.criteria.iter().map(|c| c.min_rows.to_string()).collect(),
+            crit_mode: d
+                .criteria
+                .iter()
+                .map(|c| if c.exclude { "exclude" } else { "include" }.to_string())
+                .collect(),
         }
     }
+}
+
+/// The criteria rows of the form: those filled in plus empty ones.
+fn criteria_rows(f: &RequestForm) -> Vec<Value> {
+    let at = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
+    let mut rows: Vec<Value> = (0..f.crit_table.len())
+        .filter(|&i| !at(&f.crit_table, i).trim().is_empty())
+        .map(|i| {
+            context! { table => at(&f.crit_table, i), column => at(&f.crit_column, i), codes => at(&f.crit_codes, i), from => at(&f.crit_from, i), to => at(&f.crit_to, i), min => at(&f.crit_min, i), mode => at(&f.crit_mode, i) }
+        })
+        .collect();
+    for _ in 0..1.max(3usize.saturating_sub(rows.len())) {
+        rows.push(context! { table => "", column => "", codes => "", from => "", to => "", min => "1", mode => "include" });
+    }
+    rows
 }
 
 /// The team rows of the form: those filled in plus empty ones to add more.
@@ -1526,7 +1618,7 @@ async fn render_form(
     Ctx::new(headers, jar, q, Some(c)).render(
         st,
         "request_new.html",
-        context! { catalogue => catalogue, form => form, team => team_rows(form), errors => errors, routes => st.config.routes.iter().map(|r| context! { name => r.name.clone() }).collect::<Vec<_>>(), edit_id => edit_id, amends => amends },
+        context! { catalogue => catalogue, form => form, team => team_rows(form), criteria => criteria_rows(form), errors => errors, routes => st.config.routes.iter().map(|r| context! { name => r.name.clone() }).collect::<Vec<_>>(), edit_id => edit_id, amends => amends },
     )
 }
 
@@ -2045,23 +2137,144 @@ async fn render_project(st: &AppState, ctx: Ctx, id: &str, extra: Value) -> Page
         .request(&p.request_id)
         .await
         .map_err(AppError::from)?;
+    let extraction = crate::workspace_api::extraction_json(st, &p).await?;
+    let building = extraction["jobs"].as_array().is_some_and(|j| {
+        j.iter()
+            .any(|j| j["state"] == "queued" || j["state"] == "running")
+    });
+    let schema = crate::workspace_api::schema_json(st, id, &tables).await?;
+    // Completion hints for the editor: table → columns.
+    let mut hints = serde_json::Map::new();
+    for t in schema["tables"].as_array().into_iter().flatten() {
+        let cols: Vec<serde_json::Value> = t["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["name"].clone())
+            .collect();
+        if let Some(name) = t["table"].as_str() {
+            hints.insert(name.to_string(), serde_json::Value::Array(cols));
+        }
+    }
+    let history = st
+        .store
+        .queries(id, Some(&c.user.id), 20)
+        .await
+        .map_err(AppError::from)?;
+    let tokens = st
+        .store
+        .tokens_of(&c.user.id, id)
+        .await
+        .map_err(AppError::from)?;
     ctx.render(
         st,
         "project.html",
-        context! { p => p, tables => tables, releases => releases, request => request, ..extra },
+        context! {
+            p => p, tables => tables, releases => releases, request => request,
+            extraction => extraction, building => building, schema => schema,
+            hints_json => script_json(&serde_json::Value::Object(hints)), history => history, tokens => tokens,
+            flight_uri => st.config.flight_uri.clone(),
+            ..extra
+        },
     )
+}
+
+/// JSON to embed in a `<script type="application/json">`: `<`, `>` and `&`
+/// escaped so that the data cannot close the element.
+fn script_json(v: &serde_json::Value) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[derive(Deserialize)]
+struct ProjectQ {
+    lang: Option<String>,
+    /// A past query of the caller's, loaded into the editor.
+    q: Option<String>,
 }
 
 async fn project(
     State(st): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<LangQ>,
+    Query(q): Query<ProjectQ>,
     Path(id): Path<String>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    let ctx = Ctx::new(&headers, jar, &q, Some(c));
-    render_project(&st, ctx, &id, context! {}).await
+    let past = match &q.q {
+        Some(qid) => st
+            .store
+            .queries(&id, Some(&c.user.id), 200)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .find(|x| &x.id == qid)
+            .map(|x| x.sql),
+        None => None,
+    };
+    let ctx = Ctx::new(&headers, jar, &LangQ { lang: q.lang }, Some(c));
+    render_project(&st, ctx, &id, context! { sql => past }).await
+}
+
+async fn project_refresh(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::provisioning::refresh(&st, &c, &id).await?;
+    Ok(Redirect::to(&format!("/projects/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: Option<String>,
+    label: String,
+    days: Option<i64>,
+}
+
+async fn project_token(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<TokenForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let (_, secret) = crate::tokens::create(&st, &c, &id, &f.label, f.days).await?;
+    let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
+    render_project(&st, ctx, &id, context! { new_secret => secret }).await
+}
+
+async fn project_token_revoke(
+    State(st): State<AppState>,
+    Path((id, tid)): Path<(String, String)>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::tokens::revoke(&st, &c, &id, &tid).await?;
+    Ok(Redirect::to(&format!("/projects/{id}")).into_response())
+}
+
+async fn project_query_cancel(
+    State(st): State<AppState>,
+    Path((id, qid)): Path<(String, String)>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let done = crate::sandbox::cancel(&st, &c, &id, &qid).await?;
+    Ok(if done {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -2069,6 +2282,8 @@ struct QueryForm {
     csrf: Option<String>,
     sql: String,
     page: Option<usize>,
+    query_id: Option<String>,
+    chart: Option<String>,
 }
 
 async fn project_query(
@@ -2080,10 +2295,30 @@ async fn project_query(
     Form(f): Form<QueryForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    let res = service::query(&st, &c, &id, &f.sql).await;
+    let res = service::query(
+        &st,
+        &c,
+        &id,
+        &f.sql,
+        crate::sandbox::Channel::Web,
+        f.query_id.clone().filter(|q| !q.is_empty()),
+    )
+    .await;
     let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
     match res {
-        Ok(res) => {
+        Ok(out) => {
+            let stats = serde_json::json!({
+                "duration_ms": out.duration_ms,
+                "rows_scanned": out.stats.rows_scanned,
+            });
+            let res: hdh_workspace::QueryResult =
+                serde_json::from_value(crate::sandbox::output_json(&out)["result"].clone())
+                    .map_err(|e| AppError::internal(e.to_string()))?;
+            let chart_kind = f
+                .chart
+                .as_deref()
+                .and_then(hdh_catalog::plot::PlotKind::parse);
+            let chart_svg = chart_kind.and_then(|k| result_chart(k, &res));
             let pages = res.rows.len().div_ceil(PAGE_SIZE).max(1);
             let page = f.page.unwrap_or(1).clamp(1, pages);
             let rows: Vec<_> = res
@@ -2093,11 +2328,14 @@ async fn project_query(
                 .take(PAGE_SIZE)
                 .cloned()
                 .collect();
-            render_project(&st, ctx, &id, context! { sql => f.sql, result => context! { columns => res.columns, rows => rows, total => res.rows.len(), truncated => res.truncated }, page => page, pages => pages }).await
+            render_project(&st, ctx, &id, context! { sql => f.sql, result => context! { columns => res.columns, rows => rows, total => res.rows.len(), truncated => res.truncated }, page => page, pages => pages, query_stats => stats, chart_kind => f.chart, chart_svg => chart_svg }).await
         }
         Err(e)
-            if e.status == StatusCode::FORBIDDEN && e.code == "out_of_scope"
-                || e.status == StatusCode::UNPROCESSABLE_ENTITY =>
+            if e.status == StatusCode::FORBIDDEN
+                && (e.code == "out_of_scope" || e.code == "not_allowed")
+                || e.status == StatusCode::UNPROCESSABLE_ENTITY
+                || e.status == StatusCode::TOO_MANY_REQUESTS
+                || e.status == StatusCode::CONFLICT =>
         {
             let status = e.status;
             let mut r = render_project(
@@ -2112,6 +2350,35 @@ async fn project_query(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A result drawn: labels from the first column, values from the last
+/// numeric one.
+fn result_chart(
+    kind: hdh_catalog::plot::PlotKind,
+    res: &hdh_workspace::QueryResult,
+) -> Option<String> {
+    if res.columns.len() < 2 {
+        return None;
+    }
+    let value_col = (1..res.columns.len()).rev().find(|&i| {
+        res.rows
+            .iter()
+            .all(|r| r[i].as_deref().is_none_or(|v| v.parse::<f64>().is_ok()))
+    })?;
+    let points: Vec<(String, f64)> = res
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let v = r[value_col].as_deref()?.parse::<f64>().ok()?;
+            Some((r[0].clone().unwrap_or_default(), v))
+        })
+        .collect();
+    hdh_catalog::plot::result_svg(
+        kind,
+        &points,
+        &format!("{} / {}", res.columns[value_col], res.columns[0]),
+    )
 }
 
 #[derive(Deserialize)]

@@ -209,6 +209,7 @@ fn demo_input(title: &str, summary: &str, columns: &[&str], route: &str) -> serv
             conflicts_of_interest: "none".into(),
             changes: String::new(),
             results: String::new(),
+            criteria: vec![],
         },
         route: Some(route.into()),
     }
@@ -368,6 +369,9 @@ pub async fn seed_demo_requests(state: &AppState) -> Result<(), AppError> {
             },
         )
         .await?;
+        // The workspace is built in the background; the project goes on
+        // once it is active.
+        crate::provisioning::wait_for(state, &r.id, std::time::Duration::from_secs(600)).await?;
         done.push(r.id.clone());
         if close {
             act(

@@ -5,14 +5,13 @@
 
 use crate::auth::Caller;
 use crate::{AppError, AppState};
-use axum::http::StatusCode;
 use hdh_model::schema::TableSchema;
 use hdh_model::{AccessRequestState, Outcome, RequestAction, RequestDetails, Role};
 use hdh_store::{
     AccessRequest, Dataset, DatasetTable, DatasetVersion, ExtractionTable, Project, ReleaseRequest,
     ReleaseState, RequestEvent, ScopeItem, now,
 };
-use hdh_workspace::{ExtractionSpec, ProjectTable, QueryResult, TableSpec};
+
 use serde::{Deserialize, Serialize};
 
 /// Refuses an action: audits the refusal, then returns the error.
@@ -851,6 +850,11 @@ async fn check_input(
     let mut errors = validate_request(state, &input);
     let (scope_errors, pinned) = check_scope(state, &input.scope).await?;
     errors.extend(scope_errors);
+    let mut input = input;
+    let (criteria_errors, criteria) =
+        check_criteria(state, &pinned, std::mem::take(&mut input.details.criteria)).await?;
+    errors.extend(criteria_errors);
+    input.details.criteria = criteria;
     Ok((
         errors,
         RequestInput {
@@ -858,6 +862,54 @@ async fn check_input(
             ..input
         },
     ))
+}
+
+/// The population criteria, normalised: each on a table (and column) of a
+/// dataset version of the scope. Errors name `criteria[i].field`.
+async fn check_criteria(
+    state: &AppState,
+    scope: &[ScopeItem],
+    criteria: Vec<hdh_model::PopulationCriterion>,
+) -> Result<(Vec<(String, String)>, Vec<hdh_model::PopulationCriterion>), AppError> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (i, c) in criteria.into_iter().enumerate() {
+        let at = |f: &str| format!("criteria[{i}].{f}");
+        let c = match c.parse(i + 1) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push((at(e.field), e.reason));
+                continue;
+            }
+        };
+        let Some(item) = scope.iter().find(|s| s.dataset_id == c.dataset) else {
+            errors.push((
+                at("dataset"),
+                format!("{} is not a dataset of the request's scope", c.dataset),
+            ));
+            continue;
+        };
+        let version = match item.version {
+            Some(v) => v,
+            None => match state.store.latest_version(&c.dataset).await? {
+                Some(v) => v.version,
+                None => continue,
+            },
+        };
+        let tables = state.store.tables(&c.dataset, version).await?;
+        match tables.iter().find(|t| t.table_name == c.table) {
+            None => errors.push((
+                at("table"),
+                format!("{} has no table {}", c.dataset, c.table),
+            )),
+            Some(t) if !t.schema.fields.iter().any(|f| f.name == c.column) => errors.push((
+                at("column"),
+                format!("{} has no column {}", c.table, c.column),
+            )),
+            Some(_) => out.push(c),
+        }
+    }
+    Ok((errors, out))
 }
 
 pub async fn create_request(
@@ -1301,31 +1353,16 @@ pub async fn act_on_request(
     tx.commit().await?;
     crate::notify::send(state, mail);
     if next == AccessRequestState::Authorised {
-        provision_audited(state, &r).await?;
-        return state
-            .store
-            .request(id)
-            .await?
-            .ok_or_else(|| AppError::not_found(id.to_string()));
+        // The workspace is built in the background; the request moves to
+        // `active` when it is ready.
+        let reason = if r.amends.is_some() {
+            "amendment"
+        } else {
+            "authorised"
+        };
+        crate::provisioning::queue(state, &r, reason, None).await?;
     }
     Ok(r)
-}
-
-/// Provisions; a failure is audited (the authorisation stays recorded and the
-/// authority or an administrator can retry with the `provision` action).
-async fn provision_audited(state: &AppState, r: &AccessRequest) -> Result<Project, AppError> {
-    match provision(state, r).await {
-        Ok(p) => Ok(p),
-        Err(e) => {
-            let mut ev = hdh_model::AuditEvent::new("workspace.provision", "access_request")
-                .object(&r.id)
-                .outcome(Outcome::Failed)
-                .details(serde_json::json!({ "error": e.message }));
-            ev.role = Some("hub".into());
-            state.store.audit(&ev).await?;
-            Err(e)
-        }
-    }
 }
 
 /// Retries the provisioning of an authorised request whose workspace could
@@ -1347,218 +1384,23 @@ pub async fn retry_provisioning(
         .await);
     }
     let r = request_or_404(state, id).await?;
-    if r.state != AccessRequestState::Authorised
-        || state.store.project_for_request(id).await?.is_some()
-    {
+    if r.state != AccessRequestState::Authorised {
         return Err(AppError::conflict(format!(
             "request {id} is {}, not awaiting provisioning",
             r.state
         )));
     }
-    state
-        .store
-        .audit(
-            &caller
-                .event("request.provision", "access_request")
-                .object(id),
-        )
-        .await?;
-    provision_audited(state, &r).await?;
+    let reason = if r.amends.is_some() {
+        "amendment"
+    } else {
+        "authorised"
+    };
+    crate::provisioning::queue(state, &r, reason, Some(caller)).await?;
     state
         .store
         .request(id)
         .await?
         .ok_or_else(|| AppError::not_found(id.to_string()))
-}
-
-/// Builds the project's extraction and opens its workspace.
-pub async fn provision(state: &AppState, r: &AccessRequest) -> Result<Project, AppError> {
-    // An amendment rebuilds its project's extraction under the same project
-    // (same project pseudonyms), with the amended scope and period.
-    let amended =
-        match &r.amends {
-            Some(parent) => Some(state.store.project_for_request(parent).await?.ok_or_else(
-                || AppError::internal(format!("the amended request {parent} has no project")),
-            )?),
-            None => None,
-        };
-    let project_id = match &amended {
-        Some(p) => p.id.clone(),
-        None => format!("p-{}", &uuid::Uuid::now_v7().simple().to_string()[..16]),
-    };
-    let parse = |s: &str| {
-        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|e| AppError::internal(format!("request period {s:?}: {e}")))
-    };
-    let mut spec = ExtractionSpec {
-        project_id: project_id.clone(),
-        period_start: parse(&r.period_start)?,
-        period_end: parse(&r.period_end)?,
-        tables: vec![],
-    };
-    for item in &r.scope {
-        // The pinned version (requests made before pinning: the latest).
-        let version = match item.version {
-            Some(n) => n,
-            None => {
-                state
-                    .store
-                    .latest_version(&item.dataset_id)
-                    .await?
-                    .ok_or_else(|| {
-                        AppError::internal(format!("dataset {} has no version", item.dataset_id))
-                    })?
-                    .version
-            }
-        };
-        let tables = state.store.tables(&item.dataset_id, version).await?;
-        let t = tables
-            .iter()
-            .find(|t| t.table_name == item.table)
-            .ok_or_else(|| AppError::internal(format!("table {} vanished", item.table)))?;
-        // Approved columns in schema order.
-        let columns: Vec<String> = t
-            .schema
-            .fields
-            .iter()
-            .filter(|f| item.columns.contains(&f.name))
-            .map(|f| f.name.clone())
-            .collect();
-        spec.tables.push(TableSpec {
-            name: item.table.clone(),
-            dataset_id: item.dataset_id.clone(),
-            dataset_version: version,
-            source_path: t.object_path.clone(),
-            person_columns: t
-                .schema
-                .fields
-                .iter()
-                .filter(|f| f.is_person_identifier() && columns.contains(&f.name))
-                .map(|f| f.name.clone())
-                .collect(),
-            period_column: t.schema.period_field.clone(),
-            key_id: state
-                .store
-                .versions(&item.dataset_id)
-                .await?
-                .into_iter()
-                .find(|v| v.version == version)
-                .map(|v| v.key_id)
-                .unwrap_or_default(),
-            columns,
-        });
-    }
-    let key = state.secret.project_key(&project_id);
-    let level2 = state
-        .keys
-        .load_all(spec.tables.iter().map(|t| t.key_id.as_str()))?;
-    let pseudonymiser = hdh_workspace::pseudonyms::ProjectPseudonymiser {
-        project: &key,
-        level2: &level2,
-    };
-    let manifest = hdh_workspace::provision(&state.lake, &spec, &pseudonymiser, &|_, _| {}).await?;
-    let project = match &amended {
-        Some(p) => p.clone(),
-        None => Project {
-            id: project_id.clone(),
-            request_id: r.id.clone(),
-            title: r.title.clone(),
-            created_at: now(),
-        },
-    };
-    let tables: Vec<ExtractionTable> = spec
-        .tables
-        .iter()
-        .map(|t| {
-            let f = manifest.files.iter().find(|f| f.table == t.name);
-            ExtractionTable {
-                project_id: project_id.clone(),
-                table_name: t.name.clone(),
-                dataset_id: t.dataset_id.clone(),
-                dataset_version: t.dataset_version,
-                columns: t.columns.clone(),
-                object_path: f.map(|f| f.path.clone()).unwrap_or_default(),
-                row_count: f.map(|f| f.rows as i64).unwrap_or(0),
-            }
-        })
-        .collect();
-    // The applicant and every team member with a hub account.
-    let mut members = vec![r.applicant_id.clone()];
-    for m in &r.details.team {
-        if let Some(name) = &m.username
-            && let Some(u) = state.store.user_by_name(name).await?
-            && !members.contains(&u.id)
-        {
-            members.push(u.id);
-        }
-    }
-    let route = crate::desk::route_of(state, r);
-    let mut ctx = hdh_model::request::Context::new(Role::Admin, false, &route);
-    ctx.is_amendment = r.amends.is_some();
-    let mut tx = state.store.begin().await?;
-    let mut req = tx.request_for_update(&r.id).await?;
-    let from = req.state;
-    req.state = from.apply(&RequestAction::Provisioned, &ctx)?;
-    req.updated_at = now();
-    match (&amended, &r.amends) {
-        (Some(p), Some(parent_id)) => {
-            tx.replace_extraction(&p.id, &members, &tables).await?;
-            // The project now runs under the amended terms.
-            let mut parent = tx.request_for_update(parent_id).await?;
-            parent.scope = r.scope.clone();
-            parent.period_start = r.period_start.clone();
-            parent.period_end = r.period_end.clone();
-            parent.duration_months = r.duration_months;
-            parent.details.team = r.details.team.clone();
-            parent.updated_at = now();
-            tx.save_request(&parent).await?;
-            tx.add_request_event(
-                parent_id,
-                &RequestEvent {
-                    seq: 0,
-                    action: "amended".into(),
-                    from_state: parent.state.as_str().into(),
-                    to_state: parent.state.as_str().into(),
-                    actor_id: None,
-                    role: "hub".into(),
-                    reason: Some(r.details.changes.clone()),
-                    at: now(),
-                    reference: None,
-                    details: Some(serde_json::json!({ "amendment": r.id })),
-                },
-            )
-            .await?;
-        }
-        _ => tx.insert_project(&project, &members, &tables).await?,
-    }
-    tx.save_request(&req).await?;
-    let done = RequestEvent {
-        seq: 0,
-        action: "provisioned".into(),
-        from_state: from.as_str().into(),
-        to_state: req.state.as_str().into(),
-        actor_id: None,
-        role: "hub".into(),
-        reason: None,
-        at: now(),
-        reference: None,
-        details: None,
-    };
-    tx.add_request_event(&r.id, &done).await?;
-    let mut ev = hdh_model::AuditEvent::new("workspace.provision", "project")
-        .object(&project_id)
-        .project(&project_id)
-        .details(serde_json::json!({
-            "request": r.id,
-            "tables": tables.iter().map(|t| serde_json::json!({"table": t.table_name, "dataset": t.dataset_id, "version": t.dataset_version, "columns": t.columns, "rows": t.row_count})).collect::<Vec<_>>(),
-            "period": [r.period_start, r.period_end],
-        }));
-    ev.role = Some("hub".into());
-    tx.audit(&ev).await?;
-    let mail = crate::notify::on_transition(state, &mut tx, &req, &done, None).await?;
-    tx.commit().await?;
-    crate::notify::send(state, mail);
-    Ok(project)
 }
 
 // ---------------------------------------------------------------- workspace
@@ -1586,7 +1428,7 @@ async fn member_project(
 /// A project the caller may work in now: a member, the request still active,
 /// and the authorised duration not over. (Members keep read access to the
 /// project page and its releases after it closes.)
-async fn open_project(
+pub(crate) async fn open_project(
     state: &AppState,
     caller: &Caller,
     project_id: &str,
@@ -1641,13 +1483,6 @@ async fn session(
     project_id: &str,
 ) -> Result<(datafusion::prelude::SessionContext, Vec<String>), AppError> {
     let tables = state.store.extraction(project_id).await?;
-    let pts: Vec<ProjectTable> = tables
-        .iter()
-        .map(|t| ProjectTable {
-            name: t.table_name.clone(),
-            object_path: t.object_path.clone(),
-        })
-        .collect();
     // Person columns of the extraction (pseudonymised): never a group key of a release.
     let mut person = Vec::new();
     for t in &tables {
@@ -1657,70 +1492,20 @@ async fn session(
             }
         }
     }
-    Ok((
-        hdh_workspace::project_session(&state.lake, &pts, &state.config.workspace_limits).await?,
-        person,
-    ))
+    let scope = crate::sandbox::project_scope(state, project_id).await?;
+    Ok((crate::sandbox::session(state, &scope).await?, person))
 }
 
-/// Runs a researcher's SQL on the project's extraction.
+/// Runs a researcher's statement in the project's sandbox.
 pub async fn query(
     state: &AppState,
     caller: &Caller,
     project_id: &str,
     sql: &str,
-) -> Result<QueryResult, AppError> {
-    open_project(state, caller, project_id, "workspace.query").await?;
-    let (ctx, _) = session(state, project_id).await?;
-    let sql_logged: String = sql.chars().take(4000).collect();
-    match hdh_workspace::run_query(
-        &ctx,
-        sql,
-        state.config.max_result_rows,
-        state.config.workspace_limits.timeout,
-    )
-    .await
-    {
-        Ok(res) => {
-            state
-                .store
-                .audit(&caller.event("workspace.query", "project").object(project_id).project(project_id).details(serde_json::json!({ "sql": sql_logged, "rows": res.rows.len(), "truncated": res.truncated })))
-                .await?;
-            Ok(res)
-        }
-        Err(e) => {
-            let outcome = if e.is_scope_violation() {
-                Outcome::Denied
-            } else {
-                Outcome::Failed
-            };
-            state
-                .store
-                .audit(
-                    &caller
-                        .event("workspace.query", "project")
-                        .object(project_id)
-                        .project(project_id)
-                        .outcome(outcome)
-                        .details(serde_json::json!({ "sql": sql_logged, "error": e.to_string() })),
-                )
-                .await?;
-            let status = if e.is_scope_violation() {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            Err(AppError::new(
-                status,
-                if e.is_scope_violation() {
-                    "out_of_scope"
-                } else {
-                    "query_error"
-                },
-                e.to_string(),
-            ))
-        }
-    }
+    channel: crate::sandbox::Channel,
+    query_id: Option<String>,
+) -> Result<crate::sandbox::RunOutput, AppError> {
+    crate::sandbox::run(state, caller, project_id, sql, channel, query_id).await
 }
 
 // ---------------------------------------------------------------- releases
@@ -1739,6 +1524,34 @@ pub async fn request_release(
             "description".into(),
             "describe what the result is and the population behind it".into(),
         )]));
+    }
+    // The same gatekeeper as the console: a release reads only the project.
+    let scope = crate::sandbox::project_scope(state, project_id).await?;
+    let names: Vec<String> = scope.tables.iter().map(|t| t.name.clone()).collect();
+    let scratch: Vec<String> = scope.scratch.iter().map(|t| t.name.clone()).collect();
+    match hdh_workspace::gate::check(
+        sql,
+        &hdh_workspace::gate::Scope {
+            tables: &names,
+            scratch: &scratch,
+        },
+    ) {
+        Ok(hdh_workspace::gate::Checked::Query) => {}
+        Ok(_) => {
+            return Err(deny_in_project(
+                state,
+                caller,
+                "release.request",
+                project_id,
+                "a release is the result of a query (SELECT), not a table change".into(),
+            )
+            .await);
+        }
+        Err(r) => {
+            return Err(
+                deny_in_project(state, caller, "release.request", project_id, r.message).await,
+            );
+        }
     }
     let (ctx, person) = session(state, project_id).await?;
     let shape = hdh_workspace::result_shape(&ctx, sql, &person)

@@ -14,11 +14,13 @@ mod catalog;
 mod delivery;
 mod desk;
 mod records;
+mod workspace;
 
 pub use catalog::*;
 pub use delivery::*;
 pub use desk::*;
 pub use records::*;
+pub use workspace::*;
 
 use hdh_model::{AuditEvent, Outcome};
 use sqlx::any::{AnyPoolOptions, AnyRow};

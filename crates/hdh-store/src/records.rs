@@ -593,6 +593,14 @@ pub struct Project {
     pub request_id: String,
     pub title: String,
     pub created_at: String,
+    /// The extraction build the workspace reads (`None` before the first).
+    #[serde(default)]
+    pub build_id: Option<String>,
+    /// Set when an opposition registered after the build concerns it.
+    #[serde(default)]
+    pub stale_since: Option<String>,
+    #[serde(default)]
+    pub stale_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -612,6 +620,9 @@ fn project_from(row: &AnyRow) -> Result<Project> {
         request_id: row.try_get("request_id")?,
         title: row.try_get("title")?,
         created_at: row.try_get("created_at")?,
+        build_id: opt_str(row, "build_id")?,
+        stale_since: opt_str(row, "stale_since")?,
+        stale_reason: opt_str(row, "stale_reason")?,
     })
 }
 

@@ -8,21 +8,27 @@
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::common::{ScalarValue, TableReference};
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::{Expr, LogicalPlan};
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, ident, lit};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use hdh_lake::{Lake, Manifest};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub mod extract;
+pub mod gate;
 pub mod profile;
 pub mod pseudonyms;
 pub mod quality;
+
+pub use extract::{
+    Extraction, ExtractionReport, ExtractionSpec, Linker, Oppositions, RegisterState,
+    SourceForeignKey, SourceTable, TableReport, TableSpec, provision,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
@@ -57,6 +63,12 @@ pub enum QueryError {
         "the query needs more memory than the workspace allows: filter or aggregate further ({0})"
     )]
     TooBig(String),
+    #[error(
+        "the derived table would exceed the project's scratch space ({0} bytes left): drop scratch tables or keep fewer rows or columns"
+    )]
+    QuotaExceeded(u64),
+    #[error("the query was cancelled")]
+    Cancelled,
 }
 
 impl QueryError {
@@ -82,6 +94,11 @@ impl QueryError {
         }
     }
 
+    /// The error of an engine failure during execution.
+    pub fn from_engine(e: DataFusionError) -> QueryError {
+        QueryError::from_df(e)
+    }
+
     pub fn is_scope_violation(&self) -> bool {
         matches!(self, QueryError::OutOfScope(_) | QueryError::NotAllowed(_))
     }
@@ -105,34 +122,6 @@ fn clean(msg: &str) -> String {
 }
 
 // ---------------------------------------------------------------- provisioning
-
-/// One table of an extraction, as approved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TableSpec {
-    pub name: String,
-    pub dataset_id: String,
-    pub dataset_version: i64,
-    /// Lake path of the source Parquet file.
-    pub source_path: String,
-    /// Approved columns, in the order they will appear.
-    pub columns: Vec<String>,
-    /// Columns holding a person identifier: replaced by project pseudonyms.
-    pub person_columns: Vec<String>,
-    /// Date column used to restrict rows to the approved period, if any.
-    pub period_column: Option<String>,
-    /// The level-2 key the source version's identifiers are encrypted with
-    /// (`""`: none, identifiers keyed directly).
-    #[serde(default)]
-    pub key_id: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExtractionSpec {
-    pub project_id: String,
-    pub period_start: chrono::NaiveDate,
-    pub period_end: chrono::NaiveDate,
-    pub tables: Vec<TableSpec>,
-}
 
 pub fn extraction_prefix(project_id: &str) -> String {
     format!("projects/{project_id}/extraction")
@@ -162,7 +151,20 @@ impl Default for Limits {
 }
 
 fn engine(lake: &Lake, limits: &Limits) -> Result<SessionContext, WorkspaceError> {
-    let config = SessionConfig::new()
+    engine_with(lake, limits, 0)
+}
+
+/// The engine with `partitions` target partitions (0: one per core).
+pub(crate) fn engine_with(
+    lake: &Lake,
+    limits: &Limits,
+    partitions: usize,
+) -> Result<SessionContext, WorkspaceError> {
+    let mut config = SessionConfig::new();
+    if partitions > 0 {
+        config = config.with_target_partitions(partitions);
+    }
+    let config = config
         .with_information_schema(true)
         .set_bool(
             "datafusion.execution.parquet.schema_force_view_types",
@@ -203,77 +205,7 @@ pub async fn read_table(
     Ok(df.execute_stream().await?)
 }
 
-fn days(d: chrono::NaiveDate) -> i32 {
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    (d - epoch).num_days() as i32
-}
-
-/// Builds a project's extraction: approved columns, rows in the approved
-/// period, person identifiers replaced by the project's pseudonyms. Written to
-/// staging and published atomically; returns the published manifest.
-pub async fn provision(
-    lake: &Lake,
-    spec: &ExtractionSpec,
-    key: &pseudonyms::ProjectPseudonymiser<'_>,
-    progress: &(dyn Fn(&str, u64) + Send + Sync),
-) -> Result<Manifest, WorkspaceError> {
-    let ctx = engine(lake, &Limits::default())?;
-    let mut staging = lake.begin_staging();
-    let result = async {
-        for t in &spec.tables {
-            if t.columns.is_empty() {
-                return Err(WorkspaceError::Spec(format!(
-                    "table {} has no approved column",
-                    t.name
-                )));
-            }
-            let mut df = ctx
-                .read_parquet(lake.url(&t.source_path), ParquetReadOptions::default())
-                .await?;
-            if let Some(pc) = &t.period_column {
-                let from = lit(ScalarValue::Date32(Some(days(spec.period_start))));
-                let to = lit(ScalarValue::Date32(Some(days(spec.period_end))));
-                df = df.filter(ident(pc).gt_eq(from).and(ident(pc).lt_eq(to)))?;
-            }
-            let cols: Vec<&str> = t.columns.iter().map(String::as_str).collect();
-            df = df.select_columns(&cols)?;
-            let in_schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let out_schema = pseudonymised_schema(&in_schema, &t.person_columns);
-            let mut writer = lake.table_writer(&staging, &t.name, out_schema.clone())?;
-            let mut stream = df.execute_stream().await?;
-            let mut rows = 0u64;
-            while let Some(batch) = stream.next().await {
-                let batch = key
-                    .apply(&batch?, &t.person_columns, &t.key_id)
-                    .map_err(|e| WorkspaceError::Spec(format!("table {}: {e}", t.name)))?;
-                let batch = RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())?;
-                rows += batch.num_rows() as u64;
-                writer.write(&batch).await?;
-                progress(&t.name, rows);
-            }
-            lake.finish_table(&mut staging, writer).await?;
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        lake.abort(staging).await?;
-        return Err(e);
-    }
-    let manifest = Manifest {
-        kind: "extraction".into(),
-        id: spec.project_id.clone(),
-        version: 1,
-        created_at: chrono::Utc::now().to_rfc3339(),
-        files: vec![],
-        metadata: serde_json::to_value(spec).unwrap_or_default(),
-    };
-    Ok(lake
-        .publish(staging, &extraction_prefix(&spec.project_id), manifest)
-        .await?)
-}
-
-fn pseudonymised_schema(schema: &SchemaRef, person_columns: &[String]) -> SchemaRef {
+pub(crate) fn pseudonymised_schema(schema: &SchemaRef, person_columns: &[String]) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
@@ -297,10 +229,23 @@ pub struct ProjectTable {
     pub object_path: String,
 }
 
-/// A SQL session that sees only the given tables.
+/// The schema of a project's derived tables.
+pub const SCRATCH: &str = "scratch";
+
+/// A SQL session whose catalogue holds only the given tables (schema
+/// `public`) and the project's derived tables (schema `scratch`).
 pub async fn project_session(
     lake: &Lake,
     tables: &[ProjectTable],
+    limits: &Limits,
+) -> Result<SessionContext, WorkspaceError> {
+    project_session_with_scratch(lake, tables, &[], limits).await
+}
+
+pub async fn project_session_with_scratch(
+    lake: &Lake,
+    tables: &[ProjectTable],
+    scratch: &[ProjectTable],
     limits: &Limits,
 ) -> Result<SessionContext, WorkspaceError> {
     let ctx = engine(lake, limits)?;
@@ -312,59 +257,109 @@ pub async fn project_session(
         )
         .await?;
     }
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| WorkspaceError::Spec("no default catalogue".into()))?;
+    catalog.register_schema(
+        SCRATCH,
+        Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+    )?;
+    for t in scratch {
+        ctx.register_parquet(
+            TableReference::partial(SCRATCH, t.name.as_str()),
+            lake.url(&t.object_path),
+            ParquetReadOptions::default(),
+        )
+        .await?;
+    }
     Ok(ctx)
 }
 
-fn read_only() -> SQLOptions {
-    SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false)
+/// What a query read and returned (for the query log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryStats {
+    pub rows_scanned: u64,
+    pub bytes_scanned: u64,
+    pub result_rows: u64,
+    pub result_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct QueryResult {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
-    /// More rows existed than were fetched.
-    pub truncated: bool,
-}
-
-/// Runs a read-only query and returns at most `max_rows` rows as text,
-/// within `timeout`.
-pub async fn run_query(
-    ctx: &SessionContext,
-    sql: &str,
-    max_rows: usize,
-    timeout: std::time::Duration,
-) -> Result<QueryResult, QueryError> {
-    match tokio::time::timeout(timeout, run_query_inner(ctx, sql, max_rows)).await {
-        Ok(r) => r,
-        Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
+/// Rows and bytes the scans of an executed plan read.
+pub fn scan_stats(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u64) {
+    let mut rows = 0u64;
+    let mut bytes = 0u64;
+    if plan.children().is_empty()
+        && let Some(m) = plan.metrics()
+    {
+        rows += m.output_rows().unwrap_or(0) as u64;
+        bytes += m
+            .sum_by_name("bytes_scanned")
+            .map(|v| v.as_usize() as u64)
+            .unwrap_or(0);
     }
+    for c in plan.children() {
+        let (r, b) = scan_stats(c);
+        rows += r;
+        bytes += b;
+    }
+    (rows, bytes)
 }
 
-async fn run_query_inner(
+/// Plans a read-only query and starts it; the plan is returned for its
+/// metrics once the stream is consumed.
+pub async fn start_query(
     ctx: &SessionContext,
     sql: &str,
-    max_rows: usize,
-) -> Result<QueryResult, QueryError> {
+) -> Result<
+    (
+        datafusion::physical_plan::SendableRecordBatchStream,
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ),
+    QueryError,
+> {
     let df = ctx
         .sql_with_options(sql, read_only())
         .await
         .map_err(QueryError::from_df)?;
-    let columns: Vec<String> = df
+    let plan = df
+        .create_physical_plan()
+        .await
+        .map_err(QueryError::from_df)?;
+    let stream = datafusion::physical_plan::execute_stream(plan.clone(), ctx.task_ctx())
+        .map_err(QueryError::from_df)?;
+    Ok((stream, plan))
+}
+
+/// The result schema of a read-only query, without running it.
+pub async fn query_schema(ctx: &SessionContext, sql: &str) -> Result<SchemaRef, QueryError> {
+    let df = ctx
+        .sql_with_options(sql, read_only())
+        .await
+        .map_err(QueryError::from_df)?;
+    Ok(Arc::new(df.schema().as_arrow().clone()))
+}
+
+/// Runs a read-only query, returns at most `max_rows` rows as text and
+/// what it read.
+pub async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+) -> Result<(QueryResult, QueryStats), QueryError> {
+    let (mut stream, plan) = start_query(ctx, sql).await?;
+    let columns: Vec<String> = stream
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let mut stream = df.execute_stream().await.map_err(QueryError::from_df)?;
     let mut rows = Vec::new();
     let mut truncated = false;
+    let mut stats = QueryStats::default();
     let opts = FormatOptions::default();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(QueryError::from_df)?;
+        stats.result_bytes += batch.get_array_memory_size() as u64;
         let fmts: Vec<ArrayFormatter> = batch
             .columns()
             .iter()
@@ -395,11 +390,120 @@ async fn run_query_inner(
             break;
         }
     }
-    Ok(QueryResult {
-        columns,
-        rows,
-        truncated,
-    })
+    drop(stream);
+    let (scanned, bytes) = scan_stats(&plan);
+    stats.rows_scanned = scanned;
+    stats.bytes_scanned = bytes;
+    stats.result_rows = rows.len() as u64;
+    Ok((
+        QueryResult {
+            columns,
+            rows,
+            truncated,
+        },
+        stats,
+    ))
+}
+
+/// Runs a query and writes its result as a derived table of the project
+/// (`projects/<id>/scratch/<uuid>/<name>.parquet`), stopping as soon as
+/// the project's scratch space would exceed `quota_left` bytes.
+pub async fn write_scratch(
+    ctx: &SessionContext,
+    lake: &Lake,
+    project_id: &str,
+    name: &str,
+    sql: &str,
+    quota_left: u64,
+) -> Result<(Manifest, QueryStats), QueryError> {
+    let (mut stream, plan) = start_query(ctx, sql).await?;
+    let schema = stream.schema();
+    let mut staging = lake.begin_staging();
+    let fail = |e: String| QueryError::Failed(e);
+    let mut writer = lake
+        .table_writer(&staging, name, schema.clone())
+        .map_err(|e| fail(e.to_string()))?;
+    let mut stats = QueryStats::default();
+    let result: Result<(), QueryError> = async {
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(QueryError::from_df)?;
+            stats.result_rows += batch.num_rows() as u64;
+            stats.result_bytes += batch.get_array_memory_size() as u64;
+            // In-memory size bounds the written size (compressed) from above.
+            if stats.result_bytes > quota_left.saturating_mul(4) {
+                return Err(QueryError::QuotaExceeded(quota_left));
+            }
+            writer
+                .write(&batch)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        drop(writer);
+        let _ = lake.abort(staging).await;
+        return Err(e);
+    }
+    let entry = lake
+        .finish_table(&mut staging, writer)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if entry.bytes > quota_left {
+        let _ = lake.abort(staging).await;
+        return Err(QueryError::QuotaExceeded(quota_left));
+    }
+    stats.result_bytes = entry.bytes;
+    let (scanned, bytes) = scan_stats(&plan);
+    stats.rows_scanned = scanned;
+    stats.bytes_scanned = bytes;
+    let prefix = format!(
+        "projects/{project_id}/scratch/{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let manifest = Manifest {
+        kind: "scratch".into(),
+        id: format!("{project_id}/{name}"),
+        version: 1,
+        created_at: chrono::Utc::now().to_rfc3339(),
+        files: vec![],
+        metadata: serde_json::json!({ "sql": sql }),
+    };
+    let manifest = lake
+        .publish(staging, &prefix, manifest)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok((manifest, stats))
+}
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+    /// More rows existed than were fetched.
+    pub truncated: bool,
+}
+
+/// Runs a read-only query and returns at most `max_rows` rows as text,
+/// within `timeout`.
+pub async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+    timeout: std::time::Duration,
+) -> Result<QueryResult, QueryError> {
+    match tokio::time::timeout(timeout, execute(ctx, sql, max_rows)).await {
+        Ok(r) => r.map(|(res, _)| res),
+        Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
+    }
 }
 
 /// What the engine knows about how a query's result was computed.

@@ -682,7 +682,7 @@ mod tests {
                     Arc::new(Date32Array::from_iter(vals.map(|v| {
                         v.map(|v| {
                             let d = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").unwrap();
-                            crate::days(d)
+                            crate::extract::days(d)
                         })
                     }))),
                 ),

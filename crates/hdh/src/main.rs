@@ -90,6 +90,39 @@ struct DeskArgs {
     require_attachments: Vec<String>,
 }
 
+/// The project workspaces' limits and the Flight SQL endpoint.
+#[derive(clap::Args)]
+struct WorkspaceArgs {
+    /// Memory one workspace query may use, in MiB (beyond it, it is cancelled).
+    #[arg(long, env = "HDH_QUERY_MEMORY_MB", default_value_t = 2048)]
+    query_memory_mb: usize,
+    /// Wall-clock limit of one workspace query, in seconds.
+    #[arg(long, env = "HDH_QUERY_TIMEOUT_S", default_value_t = 300)]
+    query_timeout_s: u64,
+    /// Rows of a result shown in the console or the API.
+    #[arg(long, env = "HDH_MAX_RESULT_ROWS", default_value_t = 10_000)]
+    max_result_rows: usize,
+    /// Queries one project may run at the same time.
+    #[arg(long, env = "HDH_PROJECT_QUERIES", default_value_t = 4)]
+    project_queries: usize,
+    /// Space of a project's derived (scratch) tables, in MiB.
+    #[arg(long, env = "HDH_SCRATCH_QUOTA_MB", default_value_t = 1024)]
+    scratch_quota_mb: u64,
+    /// Address of the Arrow Flight SQL endpoint (e.g. 127.0.0.1:50051); off when absent.
+    #[arg(long, env = "HDH_FLIGHT_LISTEN")]
+    flight_listen: Option<String>,
+}
+
+impl WorkspaceArgs {
+    fn apply(&self, cfg: &mut hdh_server::Config) {
+        cfg.workspace_limits.memory_bytes = self.query_memory_mb.saturating_mul(1024 * 1024);
+        cfg.workspace_limits.timeout = std::time::Duration::from_secs(self.query_timeout_s);
+        cfg.max_result_rows = self.max_result_rows;
+        cfg.project_concurrent_queries = self.project_queries.max(1);
+        cfg.scratch_quota_bytes = self.scratch_quota_mb.saturating_mul(1024 * 1024);
+    }
+}
+
 impl DeskArgs {
     fn apply(&self, cfg: &mut hdh_server::Config) -> anyhow::Result<()> {
         cfg.calendar = hdh_desk::Calendar::configured(
@@ -158,6 +191,8 @@ enum Command {
         secure_cookies: bool,
         #[command(flatten)]
         desk: DeskArgs,
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
     },
     /// Manages accounts.
     User {
@@ -183,6 +218,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: ops::KeysCommand,
+    },
+    /// The opposition register: persons who objected to research uses.
+    Opposition {
+        #[command(subcommand)]
+        command: ops::OppositionCommand,
     },
     /// The producer's tool: keygen, prepare (pseudonymise + sign a package), verify, send.
     Producer {
@@ -349,12 +389,37 @@ async fn run(cli: Cli) -> Result<()> {
             release_threshold,
             secure_cookies,
             desk,
+            workspace,
         } => {
             let mut cfg = config(&store);
+            workspace.apply(&mut cfg);
             cfg.release_threshold = release_threshold;
             cfg.secure_cookies = secure_cookies;
             desk.apply(&mut cfg)?;
+            // The Flight SQL endpoint, when asked for, on its own port.
+            let flight = match &workspace.flight_listen {
+                Some(addr) => {
+                    let l = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} for Flight SQL"))?;
+                    cfg.flight_uri = Some(format!("grpc://{}", l.local_addr()?));
+                    Some(l)
+                }
+                None => None,
+            };
             let state = AppState::open(cfg).await?;
+            if let Some(l) = flight {
+                println!(
+                    "Flight SQL endpoint on {}",
+                    state.config.flight_uri.clone().unwrap_or_default()
+                );
+                let st = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = hdh_server::flight::serve(st, l, std::future::pending()).await {
+                        eprintln!("Flight SQL endpoint stopped: {e}");
+                    }
+                });
+            }
             if demo {
                 let pb = bar(demo_persons, "generating and delivering the demo dataset");
                 let seeded = hdh_server::seed::seed_demo(&state, demo_persons, &mut |done, _| {
@@ -452,6 +517,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Producer { command } => producer::run(command).await,
         Command::Ttp { command } => ops::ttp(command).await,
         Command::Keys { command } => ops::keys(command).await,
+        Command::Opposition { command } => ops::opposition(command).await,
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },
         } => {

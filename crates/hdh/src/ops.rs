@@ -128,6 +128,99 @@ pub enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum OppositionCommand {
+    /// Registers a person's opposition (by level-1 pseudonym, turned into
+    /// level 2 at once; never stored) and flags the extractions it concerns.
+    Add {
+        #[command(flatten)]
+        store: crate::StoreArgs,
+        /// The person's level-1 pseudonym (32 hex characters).
+        #[arg(long, conflicts_with = "level2")]
+        level1: Option<String>,
+        /// The person's level-2 pseudonym under the active key.
+        #[arg(long)]
+        level2: Option<String>,
+        /// `all` (every research use) or a dataset id.
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// The day the person objected (YYYY-MM-DD; default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Lists the register (sequence, scope, dates; never the pseudonyms).
+    List {
+        #[command(flatten)]
+        store: crate::StoreArgs,
+    },
+}
+
+pub async fn opposition(command: OppositionCommand) -> Result<()> {
+    match command {
+        OppositionCommand::Add {
+            store,
+            level1,
+            level2,
+            scope,
+            date,
+        } => {
+            let state = AppState::open(crate::config(&store))
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let person = match (level1, level2) {
+                (Some(v), None) => hdh_server::provisioning::PersonRef::Level1(v),
+                (None, Some(v)) => hdh_server::provisioning::PersonRef::Level2(v),
+                _ => anyhow::bail!("give the person with --level1 or --level2"),
+            };
+            let mut actor = hdh_model::AuditEvent::new("opposition.add", "opposition");
+            actor.actor_id = Some("system".into());
+            actor.actor_name = Some(whoami());
+            actor.role = Some("operator".into());
+            let (o, flagged) = hdh_server::provisioning::add_opposition(
+                &state,
+                actor,
+                person,
+                &scope,
+                date.as_deref(),
+                "cli",
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "opposition {} (#{}) registered, scope {}, objected on {}; {} extraction(s) flagged for refresh{}",
+                o.id,
+                o.seq,
+                o.scope,
+                o.objected_on,
+                flagged.len(),
+                if flagged.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", flagged.join(", "))
+                }
+            );
+            Ok(())
+        }
+        OppositionCommand::List { store } => {
+            let state = AppState::open(crate::config(&store))
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            for o in state
+                .store
+                .oppositions()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.to_string()))?
+            {
+                println!(
+                    "#{}\t{}\tscope {}\tobjected {}\tregistered {} ({})",
+                    o.seq, o.id, o.scope, o.objected_on, o.registered_at, o.source
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 pub async fn keys(command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Rotate { store } => {

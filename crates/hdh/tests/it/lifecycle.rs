@@ -542,6 +542,14 @@ async fn the_whole_desk(db: Db) {
             json!({ "action": "agree", "dataset": "snds-demo" }),
         )
         .await;
+    // The last agreement authorises; the workspace is built in the
+    // background, then the request is active.
+    assert_eq!(
+        agreed.body["request"]["state"], "authorised",
+        "{}",
+        agreed.body
+    );
+    let agreed = hub.provisioned(&producer, &id).await;
     assert_eq!(agreed.body["request"]["state"], "active", "{}", agreed.body);
     let pid = agreed.body["project"]["id"].as_str().unwrap().to_string();
     // The team member with an account works in the workspace too.

@@ -12,3 +12,4 @@ mod lifecycle;
 mod path;
 mod store;
 mod support;
+mod workspace;

@@ -17,6 +17,9 @@ pub struct Hub {
     pub database_url: Option<String>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The running hub's state (for what a test does beside HTTP: a key
+    /// rotation, the Flight SQL endpoint).
+    pub state: hdh_server::AppState,
 }
 
 /// Persons in the test hub's demo dataset: small, but enough that some
@@ -112,6 +115,7 @@ pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Hub {
         database_url,
         dir,
         http: reqwest::Client::new(),
+        state: state.clone(),
     };
     assert_eq!(
         hub.http
@@ -167,6 +171,17 @@ impl Hub {
 
     pub async fn get(&self, token: Option<&str>, p: &str) -> Resp {
         let mut rq = self.http.get(self.url(p));
+        if let Some(t) = token {
+            rq = rq.bearer_auth(t);
+        }
+        let r = rq.send().await.unwrap();
+        let status = r.status();
+        let body = r.json().await.unwrap_or(Value::Null);
+        Resp { status, body }
+    }
+
+    pub async fn delete(&self, token: Option<&str>, p: &str) -> Resp {
+        let mut rq = self.http.delete(self.url(p));
         if let Some(t) = token {
             rq = rq.bearer_auth(t);
         }
@@ -358,16 +373,44 @@ impl Hub {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "authorise: {}", r.body);
-        if r.body["request"]["state"] != "producer_agreement" {
+        let r = if r.body["request"]["state"] == "producer_agreement" {
+            let p = self.login("producer").await;
+            self.act_with(
+                &p,
+                request,
+                json!({ "action": "agree", "dataset": "snds-demo" }),
+            )
+            .await
+        } else {
+            r
+        };
+        if r.status != StatusCode::OK || r.body["request"]["state"] != "authorised" {
             return r;
         }
-        let p = self.login("producer").await;
-        self.act_with(
-            &p,
-            request,
-            json!({ "action": "agree", "dataset": "snds-demo" }),
-        )
-        .await
+        self.provisioned(&a, request).await
+    }
+
+    /// Waits for the provisioning job of an authorised request to end;
+    /// returns the request as `GET /api/requests/{id}` shows it then.
+    pub async fn provisioned(&self, token: &str, request: &str) -> Resp {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let got = self
+                .get(Some(token), &format!("/api/requests/{request}"))
+                .await;
+            // Until the request moves on or its job fails (the request and
+            // its job are read one after the other: a job seen done with the
+            // request still authorised is read again).
+            let building = got.body["request"]["state"] == "authorised"
+                && !matches!(
+                    got.body["provisioning"]["state"].as_str(),
+                    Some("failed") | None
+                );
+            if !building || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -1,0 +1,13 @@
+-- Top 20 acts of outpatient care in 2023 (PRS_NAT_REF, nature of the act):
+-- number of acts, patients, amounts paid and reimbursed.
+SELECT PRS_NAT_REF,
+       COUNT(*) AS LINES,
+       SUM(PRS_ACT_QTE) AS ACTS,
+       COUNT(DISTINCT BEN_NIR_PSA) AS PATIENTS,
+       SUM(PRS_PAI_MNT) AS PAID,
+       SUM(BSE_REM_MNT) AS REIMBURSED
+FROM ER_PRS_F
+WHERE EXE_SOI_DTD >= DATE '2023-01-01' AND EXE_SOI_DTD < DATE '2024-01-01'
+GROUP BY PRS_NAT_REF
+ORDER BY LINES DESC, PRS_NAT_REF
+LIMIT 20

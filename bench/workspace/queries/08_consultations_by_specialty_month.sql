@@ -1,0 +1,13 @@
+-- Monthly consultations and visits (G, GS, CS, CNP, CSC, TCG) in 2023 by
+-- specialty of the performing practitioner: acts, patients' lines, amounts.
+SELECT PSE_SPE_COD,
+       EXTRACT(MONTH FROM EXE_SOI_DTD) AS MONTH,
+       COUNT(*) AS LINES,
+       SUM(PRS_ACT_QTE) AS ACTS,
+       SUM(PRS_PAI_MNT) AS PAID,
+       SUM(BSE_REM_MNT) AS REIMBURSED
+FROM ER_PRS_F
+WHERE PRS_NAT_REF IN (1110, 1111, 1112, 1113, 1114, 1192)
+  AND EXE_SOI_DTD >= DATE '2023-01-01' AND EXE_SOI_DTD <= DATE '2023-12-31'
+GROUP BY PSE_SPE_COD, EXTRACT(MONTH FROM EXE_SOI_DTD)
+ORDER BY PSE_SPE_COD, MONTH

@@ -1,0 +1,26 @@
+-- Polypharmacy among patients aged 75 or more in 2023: number of distinct
+-- ATC level-3 classes (4 characters) dispensed per patient and quarter, then
+-- the share of patients with 5 classes or more, by quarter and sex.
+WITH classes AS (
+  SELECT p.BEN_NIR_PSA, p.BEN_SEX_COD,
+         EXTRACT(QUARTER FROM p.EXE_SOI_DTD) AS QUARTER,
+         COUNT(DISTINCT SUBSTR(r.PHA_ATC_C07, 1, 4)) AS N_CLASSES
+  FROM ER_PRS_F p
+  JOIN ER_PHA_F f
+    ON f.FLX_DIS_DTD = p.FLX_DIS_DTD AND f.FLX_TRT_DTD = p.FLX_TRT_DTD
+   AND f.FLX_EMT_TYP = p.FLX_EMT_TYP AND f.FLX_EMT_NUM = p.FLX_EMT_NUM
+   AND f.FLX_EMT_ORD = p.FLX_EMT_ORD AND f.ORG_CLE_NUM = p.ORG_CLE_NUM
+   AND f.DCT_ORD_NUM = p.DCT_ORD_NUM AND f.PRS_ORD_NUM = p.PRS_ORD_NUM
+   AND f.REM_TYP_AFF = p.REM_TYP_AFF
+  JOIN IR_PHA_R r ON r.PHA_CIP_C13 = f.PHA_PRS_C13
+  WHERE p.BEN_AMA_COD >= 75
+    AND p.EXE_SOI_DTD >= DATE '2023-01-01' AND p.EXE_SOI_DTD <= DATE '2023-12-31'
+  GROUP BY p.BEN_NIR_PSA, p.BEN_SEX_COD, EXTRACT(QUARTER FROM p.EXE_SOI_DTD)
+)
+SELECT QUARTER, BEN_SEX_COD,
+       COUNT(*) AS PATIENTS,
+       SUM(CASE WHEN N_CLASSES >= 5 THEN 1 ELSE 0 END) AS POLYPHARMACY,
+       AVG(N_CLASSES) AS MEAN_CLASSES
+FROM classes
+GROUP BY QUARTER, BEN_SEX_COD
+ORDER BY QUARTER, BEN_SEX_COD

@@ -1,0 +1,32 @@
+-- Hospital stays of 2023 with diabetes (E10-E14) as an associated diagnosis,
+-- by chapter letter of the principal diagnosis and sex, with the share of
+-- patients treated by antidiabetics (A10) in the DCIR during 2023.
+WITH stays AS (
+  SELECT DISTINCT b.ETA_NUM, b.RSA_NUM, SUBSTR(b.DGN_PAL, 1, 1) AS DGN_LETTER, b.COD_SEX,
+         c.NIR_ANO_17
+  FROM T_MCO23B b
+  JOIN T_MCO23D d ON d.ETA_NUM = b.ETA_NUM AND d.RSA_NUM = b.RSA_NUM
+  JOIN T_MCO23C c ON c.ETA_NUM = b.ETA_NUM AND c.RSA_NUM = b.RSA_NUM
+  WHERE d.ASS_DGN >= 'E10' AND d.ASS_DGN < 'E15'
+),
+treated AS (
+  SELECT DISTINCT p.BEN_NIR_PSA
+  FROM ER_PRS_F p
+  JOIN ER_PHA_F f
+    ON f.FLX_DIS_DTD = p.FLX_DIS_DTD AND f.FLX_TRT_DTD = p.FLX_TRT_DTD
+   AND f.FLX_EMT_TYP = p.FLX_EMT_TYP AND f.FLX_EMT_NUM = p.FLX_EMT_NUM
+   AND f.FLX_EMT_ORD = p.FLX_EMT_ORD AND f.ORG_CLE_NUM = p.ORG_CLE_NUM
+   AND f.DCT_ORD_NUM = p.DCT_ORD_NUM AND f.PRS_ORD_NUM = p.PRS_ORD_NUM
+   AND f.REM_TYP_AFF = p.REM_TYP_AFF
+  JOIN IR_PHA_R r ON r.PHA_CIP_C13 = f.PHA_PRS_C13
+  WHERE r.PHA_ATC_C07 LIKE 'A10%'
+    AND p.EXE_SOI_DTD >= DATE '2023-01-01' AND p.EXE_SOI_DTD <= DATE '2023-12-31'
+)
+SELECT s.DGN_LETTER, s.COD_SEX,
+       COUNT(*) AS STAYS,
+       COUNT(DISTINCT s.NIR_ANO_17) AS PATIENTS,
+       COUNT(DISTINCT t.BEN_NIR_PSA) AS TREATED
+FROM stays s
+LEFT JOIN treated t ON t.BEN_NIR_PSA = s.NIR_ANO_17
+GROUP BY s.DGN_LETTER, s.COD_SEX
+ORDER BY s.DGN_LETTER, s.COD_SEX
