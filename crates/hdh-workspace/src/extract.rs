@@ -590,6 +590,23 @@ pub async fn provision(
     oppositions: &Oppositions,
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Extraction, WorkspaceError> {
+    // A version whose level-2 key is not at hand would link to no one and
+    // silently empty the extraction: refuse before reading anything.
+    let key_ids = spec
+        .sources
+        .iter()
+        .map(|s| (&s.dataset_id, &s.key_id))
+        .chain(spec.tables.iter().map(|t| (&t.dataset_id, &t.key_id)));
+    for (dataset, key_id) in key_ids {
+        let at_hand = key_id.is_empty()
+            || linker.level2.contains_key(key_id)
+            || linker.active.is_some_and(|k| k.id() == key_id);
+        if !at_hand {
+            return Err(WorkspaceError::Spec(format!(
+                "the level-2 key {key_id} of dataset {dataset} is not available"
+            )));
+        }
+    }
     // One partition: sources are read, filtered and written in file order.
     let ctx = crate::engine_with(lake, &crate::Limits::default(), 1)?;
     for (i, s) in spec.sources.iter().enumerate() {

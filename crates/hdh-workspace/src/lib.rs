@@ -170,6 +170,11 @@ pub(crate) fn engine_with(
             "datafusion.execution.parquet.schema_force_view_types",
             false,
         )
+        // Filters evaluated while decoding Parquet, including the dynamic
+        // filters a hash join derives from its build side: measured by
+        // bench/workspace (50 M claims), 2× faster on the cohort queries
+        // that join claims to dispensations of one drug class.
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         // SNDS tables and columns are upper case (ER_PRS_F.EXE_SOI_DTD) and
         // their users write them unquoted, as in SAS and Oracle.
         .set_bool("datafusion.sql_parser.enable_ident_normalization", false);
