@@ -38,6 +38,9 @@ const SCOPE = [
 const COUNT_SQL =
   'SELECT BEN_RES_DPT, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT';
 
+// Minutes of work on any data, no memory to speak of.
+const SLOW_SQL = 'SELECT COUNT(*) FROM generate_series(1, 5000000000) AS t(v) WHERE v % 7 = 3';
+
 // ---------------------------------------------------------------- the hub
 
 let hub; // ChildProcess
@@ -220,11 +223,19 @@ async function runSql(page, sql) {
     if (cm && cm.CodeMirror) cm.CodeMirror.setValue(text);
     else document.getElementById('sql').value = text;
   }, sql);
+  // With scripts the console sends the query in the background and puts the
+  // answer in place of the page's content; without, the form navigates.
+  // Either way the marker is gone once the answer shows.
+  await page.evaluate(() => {
+    const m = document.createElement('span');
+    m.id = 'stale-marker';
+    document.querySelector('main').appendChild(m);
+  });
   const [resp] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('/query') && r.request().method() === 'POST'),
-    page.waitForEvent('load'),
     page.locator('form[action$="/query"]').first().locator('button[type=submit]').click(),
   ]);
+  await page.locator('#stale-marker').waitFor({ state: 'detached' });
   return resp;
 }
 
@@ -577,6 +588,45 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     // The query stays in the console for the researcher to fix.
     assert.equal(await page.inputValue('#sql'), 'SELECT * FROM ER_PHA_F');
     await shot(page, '4-console-out-of-scope');
+
+    // A query that would run for minutes: the page stays live while it runs,
+    // the cancel button stops it and the console says so.
+    await page.evaluate((text) => {
+      const cm = document.querySelector('.CodeMirror');
+      if (cm && cm.CodeMirror) cm.CodeMirror.setValue(text);
+      else document.getElementById('sql').value = text;
+    }, SLOW_SQL);
+    let answered = false;
+    const slow = page
+      .waitForResponse((r) => r.url().endsWith('/query') && r.request().method() === 'POST', { timeout: 120_000 })
+      .then((r) => {
+        answered = true;
+        return r;
+      });
+    await page.click('#run');
+    await page.locator('#cancel').waitFor({ state: 'visible' });
+    assert.ok(await page.locator('#run').isDisabled(), 'Run is disabled while a query runs');
+    // The query may not have started when the first click lands: the hub
+    // answers 404 to a cancel of a query it does not know yet; click again.
+    let cancelled = 0;
+    for (let i = 0; i < 60 && !answered; i++) {
+      const [c] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/cancel') && r.request().method() === 'POST'),
+        page.click('#cancel'),
+      ]);
+      if (c.status() === 204) {
+        cancelled += 1;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(cancelled, 1, 'the hub accepted the cancel');
+    resp = await slow;
+    assert.equal(resp.status(), 409);
+    await page.locator('#query-error').waitFor();
+    const why = await page.locator('#query-error').textContent();
+    assert.match(why, /cancel|annul/i, `#query-error says the query was cancelled: ${why}`);
+    assert.equal(await page.inputValue('#sql'), SLOW_SQL);
 
     resp = await runSql(page, COUNT_SQL);
     assert.equal(resp.status(), 200);

@@ -23,7 +23,9 @@
 //!
 //! `HDH_BENCH_MEMORY_MB` sets the session's memory limit (default: the hub's,
 //! 2048). For investigations only, `HDH_BENCH_SET="key=value,…"` changes
-//! session settings and registers the tables again, as if `engine()` set them.
+//! session settings and registers the tables again, as if `engine()` set them;
+//! `HDH_BENCH_NO_REORDER=1` removes the session's join-reordering rule
+//! (`hdh_workspace::reorder`), to measure what it brings.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -377,6 +379,9 @@ async fn session(lake_dir: &Path) -> Result<SessionContext, Error> {
         })
         .collect();
     let ctx = hdh_workspace::project_session(&lake, &tables, &limits(lake_dir)?).await?;
+    if std::env::var("HDH_BENCH_NO_REORDER").is_ok_and(|v| v == "1") {
+        ctx.remove_optimizer_rule(hdh_workspace::reorder::SelectiveJoinsFirst::NAME);
+    }
     if let Ok(settings) = std::env::var("HDH_BENCH_SET")
         && !settings.trim().is_empty()
     {

@@ -24,6 +24,7 @@ pub mod gate;
 pub mod profile;
 pub mod pseudonyms;
 pub mod quality;
+pub mod reorder;
 
 pub use extract::{
     Extraction, ExtractionReport, ExtractionSpec, Linker, Oppositions, RegisterState,
@@ -190,11 +191,31 @@ pub(crate) fn engine_with(
         );
     }
     let runtime = runtime.build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = with_workspace_rules(SessionContext::new_with_config_rt(config, runtime));
     let url =
         url::Url::parse(hdh_lake::LAKE_URL).map_err(|e| WorkspaceError::Spec(e.to_string()))?;
     ctx.register_object_store(&url, lake.object_store());
     Ok(ctx)
+}
+
+/// The workspace's own optimizer rules added to DataFusion's: the selective
+/// joins first ([`reorder::SelectiveJoinsFirst`]), right after filters have
+/// been pushed down, so that the joins it moves see where the filters are.
+pub(crate) fn with_workspace_rules(ctx: SessionContext) -> SessionContext {
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::optimizer::OptimizerRule;
+    let state = ctx.state();
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = state.optimizers().to_vec();
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "push_down_filter")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(at, Arc::new(reorder::SelectiveJoinsFirst));
+    SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state)
+            .with_optimizer_rules(rules)
+            .build(),
+    )
 }
 
 /// Streams the record batches of one Parquet file of the lake, as written
