@@ -643,9 +643,19 @@ pub async fn open_stream(
             return Err(AppError::new(StatusCode::FORBIDDEN, "not_allowed", msg));
         }
     }
-    let (slot, _cancel) = slot(&log, &id).await?;
+    let (slot, cancel) = slot(&log, &id).await?;
     let ctx = session(state, &scope).await?;
-    let started = match hdh_workspace::start_query(&ctx, sql).await {
+    // Starting may run the query's shared subqueries (hdh_workspace::shared):
+    // the same time limit and cancellation as the rest of the query.
+    let timeout = state.config.workspace_limits.timeout;
+    let started = tokio::select! {
+        r = tokio::time::timeout(timeout, hdh_workspace::start_query(&ctx, sql)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
+        },
+        _ = cancel.notified() => Err(QueryError::Cancelled),
+    };
+    let started = match started {
         Ok(s) => s,
         Err(e) => {
             let (err, outcome) = query_error(&e);
@@ -664,10 +674,9 @@ pub async fn open_stream(
             return Err(err);
         }
     };
-    let (stream, plan) = started;
     Ok(LoggedStream {
-        inner: stream,
-        plan,
+        inner: started.stream,
+        plans: started.plans,
         done: Some(Finish {
             state: state.clone(),
             caller: caller.clone(),
@@ -699,7 +708,7 @@ struct Finish {
 /// A query's record batches; logs the query once, when it ends.
 pub struct LoggedStream {
     inner: datafusion::physical_plan::SendableRecordBatchStream,
-    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    plans: hdh_workspace::QueryPlans,
     done: Option<Finish>,
     stats: QueryStats,
     deadline: Instant,
@@ -716,7 +725,7 @@ impl LoggedStream {
         let Some(f) = self.done.take() else {
             return;
         };
-        let (scanned, bytes) = hdh_workspace::scan_stats(&self.plan);
+        let (scanned, bytes) = self.plans.scan_stats();
         let mut stats = self.stats;
         stats.rows_scanned = scanned;
         stats.bytes_scanned = bytes;

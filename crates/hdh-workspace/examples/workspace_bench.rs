@@ -25,7 +25,9 @@
 //! 2048). For investigations only, `HDH_BENCH_SET="key=value,…"` changes
 //! session settings and registers the tables again, as if `engine()` set them;
 //! `HDH_BENCH_NO_REORDER=1` removes the session's join-reordering rule
-//! (`hdh_workspace::reorder`), to measure what it brings.
+//! (`hdh_workspace::reorder`), and `HDH_BENCH_INLINE_CTES=1` turns off the
+//! computing of shared subqueries once (`hdh_workspace::shared`), to
+//! measure what they bring.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -382,6 +384,13 @@ async fn session(lake_dir: &Path) -> Result<SessionContext, Error> {
     if std::env::var("HDH_BENCH_NO_REORDER").is_ok_and(|v| v == "1") {
         ctx.remove_optimizer_rule(hdh_workspace::reorder::SelectiveJoinsFirst::NAME);
     }
+    if std::env::var("HDH_BENCH_INLINE_CTES").is_ok_and(|v| v == "1") {
+        let state = ctx.state_ref();
+        state
+            .write()
+            .config_mut()
+            .set_extension(Arc::new(hdh_workspace::shared::SharedSubqueries::Inline));
+    }
     if let Ok(settings) = std::env::var("HDH_BENCH_SET")
         && !settings.trim().is_empty()
     {
@@ -466,8 +475,17 @@ async fn explain(lake_dir: &Path, sql_file: &Path) -> Result<(), Error> {
     let sql = std::fs::read_to_string(sql_file)?;
     let ctx = session(lake_dir).await?;
     let t = Instant::now();
-    ctx.sql(&format!("EXPLAIN ANALYZE {sql}"))
-        .await?
+    // As the workspace runs it: shared subqueries computed first.
+    let (state, plan) = ctx.sql(&sql).await?.into_parts();
+    let (plan, shared) = hdh_workspace::shared::materialise(&ctx, plan).await?;
+    eprintln!(
+        "{} shared subqueries computed in {:.0} ms ({} bytes kept)",
+        shared.plans.len(),
+        t.elapsed().as_secs_f64() * 1000.0,
+        shared.bytes()
+    );
+    datafusion::prelude::DataFrame::new(state, plan)
+        .explain(false, true)?
         .show()
         .await?;
     eprintln!("{:.0} ms", t.elapsed().as_secs_f64() * 1000.0);

@@ -25,6 +25,15 @@ pub mod profile;
 pub mod pseudonyms;
 pub mod quality;
 pub mod reorder;
+pub mod shared;
+
+/// The lines of record batches as a text table (tests compare answers so).
+#[cfg(test)]
+pub(crate) fn table_lines(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Vec<String> {
+    datafusion::arrow::util::pretty::pretty_format_batches(batches)
+        .map(|t| t.to_string().lines().map(str::to_string).collect())
+        .unwrap_or_else(|e| vec![e.to_string()])
+}
 
 pub use extract::{
     Extraction, ExtractionReport, ExtractionSpec, Linker, Oppositions, RegisterState,
@@ -331,29 +340,57 @@ pub fn scan_stats(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (
     (rows, bytes)
 }
 
-/// Plans a read-only query and starts it; the plan is returned for its
-/// metrics once the stream is consumed.
-pub async fn start_query(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<
-    (
-        datafusion::physical_plan::SendableRecordBatchStream,
-        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    ),
-    QueryError,
-> {
+/// A query that has started: its record batches, and the plans that ran for
+/// it (for the rows and bytes it read, once the stream is consumed).
+pub struct RunningQuery {
+    pub stream: datafusion::physical_plan::SendableRecordBatchStream,
+    pub plans: QueryPlans,
+}
+
+/// The physical plans of a query: its own and those of the shared
+/// subqueries computed ahead of it ([`shared`]), whose rows it holds.
+#[derive(Debug)]
+pub struct QueryPlans {
+    main: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    shared: shared::Materialised,
+}
+
+impl QueryPlans {
+    /// Rows and bytes the scans of all the plans read.
+    pub fn scan_stats(&self) -> (u64, u64) {
+        std::iter::once(&self.main)
+            .chain(&self.shared.plans)
+            .map(scan_stats)
+            .fold((0, 0), |(r, b), (r2, b2)| (r + r2, b + b2))
+    }
+
+    /// How many shared subqueries were computed once ahead of the query.
+    pub fn shared_subqueries(&self) -> usize {
+        self.shared.plans.len()
+    }
+}
+
+/// Plans a read-only query, computes its shared subqueries once, and starts
+/// it.
+pub async fn start_query(ctx: &SessionContext, sql: &str) -> Result<RunningQuery, QueryError> {
     let df = ctx
         .sql_with_options(sql, read_only())
         .await
         .map_err(QueryError::from_df)?;
-    let plan = df
+    let (state, plan) = df.into_parts();
+    let (plan, shared) = shared::materialise(ctx, plan)
+        .await
+        .map_err(QueryError::from_df)?;
+    let plan = datafusion::prelude::DataFrame::new(state, plan)
         .create_physical_plan()
         .await
         .map_err(QueryError::from_df)?;
     let stream = datafusion::physical_plan::execute_stream(plan.clone(), ctx.task_ctx())
         .map_err(QueryError::from_df)?;
-    Ok((stream, plan))
+    Ok(RunningQuery {
+        stream,
+        plans: QueryPlans { main: plan, shared },
+    })
 }
 
 /// The result schema of a read-only query, without running it.
@@ -372,7 +409,7 @@ pub async fn execute(
     sql: &str,
     max_rows: usize,
 ) -> Result<(QueryResult, QueryStats), QueryError> {
-    let (mut stream, plan) = start_query(ctx, sql).await?;
+    let RunningQuery { mut stream, plans } = start_query(ctx, sql).await?;
     let columns: Vec<String> = stream
         .schema()
         .fields()
@@ -417,7 +454,7 @@ pub async fn execute(
         }
     }
     drop(stream);
-    let (scanned, bytes) = scan_stats(&plan);
+    let (scanned, bytes) = plans.scan_stats();
     stats.rows_scanned = scanned;
     stats.bytes_scanned = bytes;
     stats.result_rows = rows.len() as u64;
@@ -442,7 +479,7 @@ pub async fn write_scratch(
     sql: &str,
     quota_left: u64,
 ) -> Result<(Manifest, QueryStats), QueryError> {
-    let (mut stream, plan) = start_query(ctx, sql).await?;
+    let RunningQuery { mut stream, plans } = start_query(ctx, sql).await?;
     let schema = stream.schema();
     let mut staging = lake.begin_staging();
     let fail = |e: String| QueryError::Failed(e);
@@ -481,7 +518,7 @@ pub async fn write_scratch(
         return Err(QueryError::QuotaExceeded(quota_left));
     }
     stats.result_bytes = entry.bytes;
-    let (scanned, bytes) = scan_stats(&plan);
+    let (scanned, bytes) = plans.scan_stats();
     stats.rows_scanned = scanned;
     stats.bytes_scanned = bytes;
     let prefix = format!(

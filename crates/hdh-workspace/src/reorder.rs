@@ -265,10 +265,7 @@ mod tests {
             .collect()
             .await
             .expect("run");
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("format")
-            .to_string();
-        text.lines().map(str::to_string).collect()
+        crate::table_lines(&batches)
     }
 
     async fn optimized(ctx: &SessionContext, sql: &str) -> String {
