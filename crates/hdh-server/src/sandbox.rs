@@ -317,6 +317,22 @@ async fn admit(log: &Log<'_>, scope: &ProjectScope) -> Result<Checked, AppError>
 
 /// A slot among the project's concurrent queries; a refusal is logged and
 /// audited.
+/// Runs a query's work within the workspace's time limit, unless it is
+/// cancelled first.
+async fn bounded<T>(
+    timeout: std::time::Duration,
+    cancel: &tokio::sync::Notify,
+    work: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    tokio::select! {
+        r = tokio::time::timeout(timeout, work) => match r {
+            Ok(r) => r,
+            Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
+        },
+        _ = cancel.notified() => Err(QueryError::Cancelled),
+    }
+}
+
 async fn slot(log: &Log<'_>, id: &str) -> Result<(Slot, Arc<tokio::sync::Notify>), AppError> {
     let limit = log.state.config.project_concurrent_queries.max(1);
     if let Some(s) = log
@@ -529,13 +545,7 @@ pub async fn run(
             }
         }
     };
-    let result = tokio::select! {
-        r = tokio::time::timeout(timeout, work) => match r {
-            Ok(r) => r,
-            Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
-        },
-        _ = cancel.notified() => Err(QueryError::Cancelled),
-    };
+    let result = bounded(timeout, &cancel, work).await;
     match result {
         Ok((produced, stats)) => {
             log.write("ok", stats, None, Outcome::Success, serde_json::json!({}))
@@ -647,14 +657,12 @@ pub async fn open_stream(
     let ctx = session(state, &scope).await?;
     // Starting may run the query's shared subqueries (hdh_workspace::shared):
     // the same time limit and cancellation as the rest of the query.
-    let timeout = state.config.workspace_limits.timeout;
-    let started = tokio::select! {
-        r = tokio::time::timeout(timeout, hdh_workspace::start_query(&ctx, sql)) => match r {
-            Ok(r) => r,
-            Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
-        },
-        _ = cancel.notified() => Err(QueryError::Cancelled),
-    };
+    let started = bounded(
+        state.config.workspace_limits.timeout,
+        &cancel,
+        hdh_workspace::start_query(&ctx, sql),
+    )
+    .await;
     let started = match started {
         Ok(s) => s,
         Err(e) => {

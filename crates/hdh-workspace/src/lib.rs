@@ -320,7 +320,7 @@ pub struct QueryStats {
 }
 
 /// Rows and bytes the scans of an executed plan read.
-pub fn scan_stats(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u64) {
+fn scan_stats(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> (u64, u64) {
     let mut rows = 0u64;
     let mut bytes = 0u64;
     if plan.children().is_empty()
@@ -362,11 +362,6 @@ impl QueryPlans {
             .chain(&self.shared.plans)
             .map(scan_stats)
             .fold((0, 0), |(r, b), (r2, b2)| (r + r2, b + b2))
-    }
-
-    /// How many shared subqueries were computed once ahead of the query.
-    pub fn shared_subqueries(&self) -> usize {
-        self.shared.plans.len()
     }
 }
 

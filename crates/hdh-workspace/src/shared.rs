@@ -141,7 +141,8 @@ async fn compute(
     reservation: &mut MemoryReservation,
     cap: usize,
 ) -> Result<Option<(Arc<MemTable>, Arc<dyn ExecutionPlan>)>> {
-    let physical = DataFrame::new(ctx.state(), plan.clone())
+    let state = ctx.state();
+    let physical = DataFrame::new(state.clone(), plan.clone())
         .create_physical_plan()
         .await?;
     let schema = physical.schema();
@@ -183,8 +184,8 @@ async fn compute(
     }
     // Spread the rows over the session's partitions so that reading them
     // stays parallel.
-    let parts = ctx.state().config().target_partitions().max(1);
-    let chunk = ctx.state().config().batch_size().max(1);
+    let parts = state.config().target_partitions().max(1);
+    let chunk = state.config().batch_size().max(1);
     let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
     let mut offset = 0;
     let mut i = 0;
