@@ -410,6 +410,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_shared_subquery_that_fails_gives_the_query_its_error() {
+        // Codes are 'C0'…'C4': the cast fails while the CTE runs, ahead of
+        // the query; the query then fails with the engine's message.
+        let ctx = context(SharedSubqueries::Materialise, None).await;
+        let sql =
+            "WITH t AS (SELECT PERSON, SUM(CAST(CODE AS BIGINT)) AS N FROM CLAIMS GROUP BY PERSON)
+                   SELECT COUNT(*) FROM t a JOIN t b ON a.N = b.N";
+        let err = match crate::execute(&ctx, sql, 10).await {
+            Ok(r) => panic!("a failing cast gave rows: {r:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.to_lowercase().contains("cast"), "{err}");
+        assert!(
+            err.contains("C0") || err.contains("'C"),
+            "names the value: {err}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_shared_subquery_too_big_for_the_memory_pool_stays_inlined() {
         // The self-join's 9 000 rows (15 claims per person, squared, for 40
         // persons) take more than a quarter of a 512 KiB pool.
