@@ -27,7 +27,9 @@
 //! `HDH_BENCH_NO_REORDER=1` removes the session's join-reordering rule
 //! (`hdh_workspace::reorder`), and `HDH_BENCH_INLINE_CTES=1` turns off the
 //! computing of shared subqueries once (`hdh_workspace::shared`), to
-//! measure what they bring.
+//! measure what they bring. `prepare` lays the tables with a period column
+//! out by year, as the extraction does (`hdh_lake::Layout::ByYear`);
+//! `HDH_BENCH_AS_WRITTEN=1` keeps the delivery's order instead.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -186,7 +188,15 @@ async fn prepare(csv_dir: &Path, lake_dir: &Path) -> Result<(), Error> {
             )
             .await?;
         let mut stream = df.execute_stream().await?;
-        let mut writer = lake.table_writer(&staging, &s.schema.name, out_schema.clone())?;
+        // As the extraction lays a table out: by year of its period column.
+        let layout = match &s.schema.period_field {
+            Some(pc) if std::env::var_os("HDH_BENCH_AS_WRITTEN").is_none() => {
+                hdh_lake::Layout::ByYear(pc.clone())
+            }
+            _ => hdh_lake::Layout::AsWritten,
+        };
+        let mut writer =
+            lake.table_writer_with(&staging, &s.schema.name, out_schema.clone(), &layout)?;
         while let Some(batch) = stream.next().await {
             let batch = key.apply(&batch?, &persons, "")?;
             let batch = RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())?;

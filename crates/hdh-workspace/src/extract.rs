@@ -35,7 +35,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{ParquetReadOptions, SessionContext, ident, lit};
 use futures::StreamExt;
-use hdh_lake::{Lake, Manifest};
+use hdh_lake::{Lake, Layout, Manifest};
 use hdh_model::PopulationCriterion;
 use hdh_pseudo::level2::{Level2Key, Level2Pseudonym};
 use serde::{Deserialize, Serialize};
@@ -786,7 +786,22 @@ async fn write_table(
         .collect::<Result<_, _>>()?;
     let approved_schema = Arc::new(in_schema.project(&approved_idx)?);
     let out_schema = crate::pseudonymised_schema(&approved_schema, &t.person_columns);
-    let mut writer = lake.table_writer(staging, &t.name, out_schema.clone())?;
+    // Rows grouped by year of the period column when the project receives
+    // it, so that a query on a year reads that year's row groups only.
+    let layout = match &t.period_column {
+        Some(pc)
+            if out_schema.field_with_name(pc).is_ok_and(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
+                )
+            }) =>
+        {
+            Layout::ByYear(pc.clone())
+        }
+        _ => Layout::AsWritten,
+    };
+    let mut writer = lake.table_writer_with(staging, &t.name, out_schema.clone(), &layout)?;
     let mut stream = df.execute_stream().await?;
     let mut rows = 0u64;
     let mut opposed_rows = 0u64;

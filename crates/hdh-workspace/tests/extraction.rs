@@ -337,3 +337,74 @@ async fn a_criterion_in_one_dataset_restricts_another_linked_across_keys() {
         "a failed build left files"
     );
 }
+
+#[tokio::test]
+async fn a_table_with_its_period_column_is_laid_out_by_year() {
+    let mut w = world().await;
+    w.spec.period_end = day("2025-12-31");
+    w.spec.criteria.clear();
+    let secret = HubSecret::from_bytes(&[9u8; 32]).unwrap();
+    let project = secret.project_key("p-linked");
+    let key = ProjectPseudonymiser {
+        project: &project,
+        level2: &w.keys,
+    };
+    let linker = Linker {
+        level2: &w.keys,
+        active: w.keys.get("k-2024"),
+    };
+    let build = |b: &'static str| {
+        provision(
+            &w.lake,
+            &w.spec,
+            b,
+            &key,
+            &linker,
+            &Oppositions::default(),
+            &|_| {},
+        )
+    };
+    let x = build("b1").await.unwrap();
+    let file = |x: &hdh_workspace::Extraction, table: &str| {
+        x.manifest
+            .files
+            .iter()
+            .find(|f| f.table == table)
+            .unwrap()
+            .clone()
+    };
+    // The claims alternate 2022 and 2025 person by person; the extraction
+    // holds one row group per year, persons in their delivered order in each.
+    let claims = file(&x, "ER_PRS_F");
+    let f = std::fs::File::open(w.root.join(&claims.path)).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    assert_eq!(builder.metadata().num_row_groups(), 2);
+    let pseudonym = |i: u32| project.pseudonym_of(&level1(i));
+    let persons: Vec<String> = (1..=6).map(pseudonym).collect();
+    for (group, year) in [(0, "2022-06-01"), (1, "2025-06-01")] {
+        let f = std::fs::File::open(w.root.join(&claims.path)).unwrap();
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .with_row_groups(vec![group])
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            strings(&batches, "BEN_NIR_PSA"),
+            persons,
+            "row group {group}"
+        );
+        for b in &batches {
+            let d = b.column(b.schema().index_of("EXE_SOI_DTD").unwrap());
+            let d = d.as_any().downcast_ref::<Date32Array>().unwrap();
+            assert!(d.iter().all(|v| v == Some(days(year))), "row group {group}");
+        }
+    }
+    // The cohort's period column is not approved: its rows keep their order.
+    assert_eq!(file(&x, "COHORT").rows, 4);
+    // Built again from the same inputs: the same bytes.
+    let again = build("b2").await.unwrap();
+    assert_eq!(file(&again, "ER_PRS_F").sha256, claims.sha256);
+    assert_eq!(file(&again, "COHORT").sha256, file(&x, "COHORT").sha256);
+}
