@@ -353,17 +353,9 @@ async fn a_table_with_its_period_column_is_laid_out_by_year() {
         level2: &w.keys,
         active: w.keys.get("k-2024"),
     };
-    let build = |b: &'static str| {
-        provision(
-            &w.lake,
-            &w.spec,
-            b,
-            &key,
-            &linker,
-            &Oppositions::default(),
-            &|_| {},
-        )
-    };
+    let none = Oppositions::default();
+    let quiet = |_: &hdh_workspace::extract::Progress| {};
+    let build = |b: &'static str| provision(&w.lake, &w.spec, b, &key, &linker, &none, &quiet);
     let x = build("b1").await.unwrap();
     let file = |x: &hdh_workspace::Extraction, table: &str| {
         x.manifest
