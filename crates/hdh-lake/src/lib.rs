@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, UInt32Array};
 use datafusion::arrow::compute::{DatePart, date_part, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
@@ -332,6 +332,23 @@ pub enum Layout {
     ByYear(String),
 }
 
+impl Layout {
+    /// By year of `column` when `schema` has it as a date, else as written.
+    pub fn by_year_if_dated(schema: &Schema, column: &str) -> Layout {
+        match schema.field_with_name(column) {
+            Ok(f) if is_date(f.data_type()) => Layout::ByYear(column.to_string()),
+            _ => Layout::AsWritten,
+        }
+    }
+}
+
+fn is_date(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
+    )
+}
+
 /// Rows waiting to be written, per year.
 struct ByYear {
     column: usize,
@@ -354,13 +371,11 @@ impl ByYear {
         let idx = schema
             .index_of(column)
             .map_err(|_| bad(format!("no column {column} to lay the rows out by year")))?;
-        match schema.field(idx).data_type() {
-            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => {}
-            other => {
-                return Err(bad(format!(
-                    "column {column} is {other}, not a date: rows cannot be laid out by year"
-                )));
-            }
+        let dt = schema.field(idx).data_type();
+        if !is_date(dt) {
+            return Err(bad(format!(
+                "column {column} is {dt}, not a date: rows cannot be laid out by year"
+            )));
         }
         Ok(ByYear {
             column: idx,
@@ -419,11 +434,9 @@ impl ByYear {
             else {
                 break;
             };
-            if let Some(mut buffer) = self.buffers.remove(&year) {
-                let n = buffer.rows;
-                self.buffered -= n;
-                let group = take_rows(&mut buffer, n);
-                write_group(writer, &group).await?;
+            if let Some(buffer) = self.buffers.remove(&year) {
+                self.buffered -= buffer.rows;
+                write_group(writer, &buffer.batches).await?;
             }
         }
         Ok(())
@@ -431,10 +444,8 @@ impl ByYear {
 
     /// Writes what is left, year by year.
     async fn finish(&mut self, writer: &mut AsyncArrowWriter<BufWriter>) -> Result<()> {
-        for (_, mut buffer) in std::mem::take(&mut self.buffers) {
-            let n = buffer.rows;
-            let group = take_rows(&mut buffer, n);
-            write_group(writer, &group).await?;
+        for buffer in std::mem::take(&mut self.buffers).into_values() {
+            write_group(writer, &buffer.batches).await?;
         }
         self.buffered = 0;
         Ok(())

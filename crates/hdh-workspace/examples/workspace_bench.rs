@@ -191,7 +191,7 @@ async fn prepare(csv_dir: &Path, lake_dir: &Path) -> Result<(), Error> {
         // As the extraction lays a table out: by year of its period column.
         let layout = match &s.schema.period_field {
             Some(pc) if std::env::var_os("HDH_BENCH_AS_WRITTEN").is_none() => {
-                hdh_lake::Layout::ByYear(pc.clone())
+                hdh_lake::Layout::by_year_if_dated(&out_schema, pc)
             }
             _ => hdh_lake::Layout::AsWritten,
         };

@@ -788,19 +788,9 @@ async fn write_table(
     let out_schema = crate::pseudonymised_schema(&approved_schema, &t.person_columns);
     // Rows grouped by year of the period column when the project receives
     // it, so that a query on a year reads that year's row groups only.
-    let layout = match &t.period_column {
-        Some(pc)
-            if out_schema.field_with_name(pc).is_ok_and(|f| {
-                matches!(
-                    f.data_type(),
-                    DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)
-                )
-            }) =>
-        {
-            Layout::ByYear(pc.clone())
-        }
-        _ => Layout::AsWritten,
-    };
+    let layout = t.period_column.as_deref().map_or(Layout::AsWritten, |pc| {
+        Layout::by_year_if_dated(&out_schema, pc)
+    });
     let mut writer = lake.table_writer_with(staging, &t.name, out_schema.clone(), &layout)?;
     let mut stream = df.execute_stream().await?;
     let mut rows = 0u64;

@@ -16,9 +16,9 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use hdh_lake::Lake;
 use hdh_model::PopulationCriterion;
-use hdh_pseudo::HubSecret;
 use hdh_pseudo::level1::Level1Pseudonym;
 use hdh_pseudo::level2::Level2Key;
+use hdh_pseudo::{HubSecret, ProjectKey};
 use hdh_workspace::pseudonyms::ProjectPseudonymiser;
 use hdh_workspace::{
     ExtractionSpec, Linker, Oppositions, RegisterState, SourceTable, TableSpec, provision,
@@ -71,6 +71,24 @@ struct World {
     lake: Lake,
     keys: HashMap<String, Level2Key>,
     spec: ExtractionSpec,
+    project: ProjectKey,
+}
+
+impl World {
+    /// The project's pseudonyms, from the level-2 keys of both datasets.
+    fn pseudonymiser(&self) -> ProjectPseudonymiser<'_> {
+        ProjectPseudonymiser {
+            project: &self.project,
+            level2: &self.keys,
+        }
+    }
+
+    fn linker(&self) -> Linker<'_> {
+        Linker {
+            level2: &self.keys,
+            active: self.keys.get("k-2024"),
+        }
+    }
 }
 
 /// Cohort (dataset `cohort`, key `k-2021`): persons 1–4 with a diagnosis.
@@ -223,22 +241,17 @@ async fn world() -> World {
         lake,
         keys,
         spec,
+        project: HubSecret::from_bytes(&[9u8; 32])
+            .unwrap()
+            .project_key("p-linked"),
     }
 }
 
 #[tokio::test]
 async fn a_criterion_in_one_dataset_restricts_another_linked_across_keys() {
     let w = world().await;
-    let secret = HubSecret::from_bytes(&[9u8; 32]).unwrap();
-    let project = secret.project_key("p-linked");
-    let key = ProjectPseudonymiser {
-        project: &project,
-        level2: &w.keys,
-    };
-    let linker = Linker {
-        level2: &w.keys,
-        active: w.keys.get("k-2024"),
-    };
+    let project = &w.project;
+    let (key, linker) = (w.pseudonymiser(), w.linker());
     // Person 2 objected to the use of the claims only.
     let active_l2 = w.keys["k-2024"].encrypt(&level1(2)).to_hex();
     let oppositions = Oppositions {
@@ -313,7 +326,7 @@ async fn a_criterion_in_one_dataset_restricts_another_linked_across_keys() {
         &w.spec,
         "b2",
         &ProjectPseudonymiser {
-            project: &project,
+            project,
             level2: &only_new,
         },
         &Linker {
@@ -343,16 +356,8 @@ async fn a_table_with_its_period_column_is_laid_out_by_year() {
     let mut w = world().await;
     w.spec.period_end = day("2025-12-31");
     w.spec.criteria.clear();
-    let secret = HubSecret::from_bytes(&[9u8; 32]).unwrap();
-    let project = secret.project_key("p-linked");
-    let key = ProjectPseudonymiser {
-        project: &project,
-        level2: &w.keys,
-    };
-    let linker = Linker {
-        level2: &w.keys,
-        active: w.keys.get("k-2024"),
-    };
+    let project = &w.project;
+    let (key, linker) = (w.pseudonymiser(), w.linker());
     let none = Oppositions::default();
     let quiet = |_: &hdh_workspace::extract::Progress| {};
     let build = |b: &'static str| provision(&w.lake, &w.spec, b, &key, &linker, &none, &quiet);
