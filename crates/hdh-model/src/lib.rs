@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod population;
+pub mod release;
 pub mod request;
 pub mod role;
 pub mod schema;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 mod producer;
 
 mod ops;
+mod sdc;
 
 #[derive(Parser)]
 #[command(name = "hdh", version, about = "hdh — an open-source health data hub")]
@@ -228,6 +229,11 @@ enum Command {
     Producer {
         #[command(subcommand)]
         command: producer::ProducerCommand,
+    },
+    /// Statistical disclosure control: the hub's output checker on a file.
+    Sdc {
+        #[command(subcommand)]
+        command: sdc::SdcCommand,
     },
     /// Delivers a directory of tables (T.csv + T.schema.json, optional dataset.json) to a running hub.
     Deliver {
@@ -518,6 +524,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ttp { command } => ops::ttp(command).await,
         Command::Keys { command } => ops::keys(command).await,
         Command::Opposition { command } => ops::opposition(command).await,
+        Command::Sdc { command } => sdc::run(command),
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },
         } => {

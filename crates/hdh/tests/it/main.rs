@@ -10,6 +10,7 @@ mod desk;
 mod hostile;
 mod lifecycle;
 mod path;
+mod sdc;
 mod store;
 mod support;
 mod workspace;
