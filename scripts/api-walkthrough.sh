@@ -32,7 +32,7 @@ say "catalogue: the demo dataset and its tables"
 curl -sf "$HUB/api/datasets/snds-demo" | jq -r '.tables[] | "\(.table_name)\t\(.row_count) rows\t\(.description)"'
 
 R=$(login researcher); S=$(login secretariat); C=$(login committee); A=$(login authority)
-K=$(login checker); SEC=$(login security)
+K=$(login checker); K2=$(login checker2); SEC=$(login security)
 
 say "researcher: an access request for two tables, exact columns, 2022"
 REQ=$(call "$R" POST /api/requests '{
@@ -60,13 +60,17 @@ call "$R" POST "/api/projects/$PROJECT/query" \
 echo "a table outside the project:"
 call "$R" POST "/api/projects/$PROJECT/query" '{"sql":"SELECT * FROM ER_PHA_F"}' || true
 
-say "release: persons by département, small counts suppressed, checked by a person"
-SQL='SELECT BEN_RES_DPT AS departement, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT'
-REL=$(call "$R" POST "/api/projects/$PROJECT/releases" "$(jq -n --arg sql "$SQL" '{sql: $sql, description: "Persons by département of residence, 2022"}')")
+say "release: the hub computes the table from the microdata and checks every cell; two checkers review"
+REL=$(call "$R" POST "/api/projects/$PROJECT/releases" '{"description":"Persons by département of residence"}')
 RID=$(jq -r .release.id <<<"$REL")
-jq -r '"release \(.release.id): \(.release.check.report.suppressed | length) cells suppressed, state \(.release.state)"' <<<"$REL"
-call "$K" POST "/api/releases/$RID/decision" '{"decision":"approve"}' | jq -r '"state: \(.release.state)"'
-call "$R" GET "/api/releases/$RID/download" | head -5
+call "$R" POST "/api/releases/$RID/files" '{"kind":"table","name":"by_dpt.csv","description":"Persons by département of residence","sql":"SELECT BEN_NIR_PSA, BEN_RES_DPT FROM IR_BEN_R","rows":["BEN_RES_DPT"],"agg":"count","totals":true}' \
+  | jq -r '.file.check.cells | group_by(.outcome) | map("\(.[0].outcome): \(length) cells") | join(", ")'
+call "$R" POST "/api/releases/$RID/submit" '{}' | jq -r '"state: \(.release.state)"'
+for CK in "$K" "$K2"; do
+  call "$CK" POST "/api/releases/$RID/reviews" '{"files":[{"file":"by_dpt.csv","decision":"approve"}]}' | jq -r '"state: \(.release.state)"'
+done
+call "$K" POST "/api/releases/$RID/release" '{}' | jq -r '"state: \(.release.state)"'
+call "$R" GET "/api/releases/$RID/files/by_dpt.csv" | head -5
 
 say "audit: the trail of this project"
 call "$SEC" GET "/api/audit?project=$PROJECT" | jq -r '.events[] | "\(.seq)\t\(.actor_name // "hub")\t\(.action)\t\(.outcome)"'

@@ -37,6 +37,9 @@ const SCOPE = [
 ];
 const COUNT_SQL =
   'SELECT BEN_RES_DPT, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT';
+// Row-level microdata for a release: the hub counts distinct persons per cell.
+const MICRODATA_SQL = 'SELECT BEN_NIR_PSA, BEN_RES_DPT FROM IR_BEN_R';
+const TABLE_FILE = 'by_dpt.csv';
 
 // Minutes of work on any data, no memory to speak of.
 const SLOW_SQL = 'SELECT COUNT(*) FROM generate_series(1, 5000000000) AS t(v) WHERE v % 7 = 3';
@@ -176,6 +179,22 @@ async function expectRequestState(page, state) {
     );
   }
   assert.equal(await requestState(page), state);
+}
+
+async function expectReleaseState(page, state) {
+  const el = page.locator('#release-state');
+  try {
+    await page.locator(`#release-state[data-state="${state}"]`).waitFor();
+  } catch (e) {
+    const err = await errorMessage(page);
+    const formError = (await page.locator('#form-error').count()) ? (await page.locator('#form-error').textContent()).trim() : '';
+    const now = (await el.count()) ? await el.getAttribute('data-state') : '(none)';
+    throw new Error(
+      `release state ${state} expected at ${page.url()}; state shown: ${now}` +
+        `${formError ? `; form error: ${formError}` : ''}${err ? `; error page: ${err}` : ''}`,
+      { cause: e },
+    );
+  }
 }
 
 /** Clicks the request action `name` in `#actions` (with a reason if given) and waits for the page to come back. */
@@ -560,7 +579,7 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.match(projectUrl, /^\/projects\/[^/]+$/);
   });
 
-  step('4. researcher: console, out-of-scope query, release request', async () => {
+  step('4. researcher: console, out-of-scope query, cancelled query, draft release checked cell by cell, submitted', async () => {
     const page = researcher;
     await Promise.all([page.waitForURL(`**${projectUrl}`), page.click('#project-link')]);
     const extraction = await tableRows(page.locator('#extraction'));
@@ -628,55 +647,111 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.match(why, /cancel|annul/i, `#query-error says the query was cancelled: ${why}`);
     assert.equal(await page.inputValue('#sql'), SLOW_SQL);
 
-    resp = await runSql(page, COUNT_SQL);
+    // A release request: a draft whose first table the hub computes from
+    // the console's row-level query, used as microdata (distinct persons per
+    // département). The disclosure rules are applied cell by cell.
+    resp = await runSql(page, MICRODATA_SQL);
     assert.equal(resp.status(), 200);
-    await page.fill('#description', 'Bénéficiaires par département de résidence');
+    const form = page.locator('#release-form');
+    await form.waitFor();
+    assert.equal(await form.locator('input[name=sql]').inputValue(), MICRODATA_SQL, "the console's query goes with the form");
+    await form.locator('[name=description]').fill('Bénéficiaires par département de résidence');
+    await form.locator('[name=name]').fill(TABLE_FILE);
+    await form.locator('[name=table_description]').fill('Nombre de bénéficiaires distincts par département de résidence, 2022');
+    await form.locator('[name=rows]').fill('BEN_RES_DPT');
+    await form.locator('[name=cols]').fill('');
+    await form.locator('[name=agg]').selectOption('count');
+    await form.locator('[name=totals]').check();
     await Promise.all([
-      page.waitForURL(/\/releases\/[^/]+$/),
-      page.click('form[action$="/releases"] button[type=submit]'),
+      page.waitForURL(/\/releases\/[^/#]+$/),
+      form.locator('button[type=submit]').click(),
     ]);
     releaseUrl = new URL(page.url()).pathname;
-    await page.locator('#release-state[data-state="pending_review"]').waitFor();
-    const suppressed = Number((await page.locator('#suppressed-count').textContent()).trim());
-    assert.ok(suppressed > 0, `#suppressed-count > 0 (got ${suppressed})`);
-    assert.equal(await page.locator('#download').count(), 0, 'no download before the check');
-    await shot(page, '4-release-pending');
+    await expectReleaseState(page, 'draft');
+    const table = page.locator(`section[id="file-${TABLE_FILE}"]`);
+    await table.waitFor();
+    const cells = page.locator(`table[id="cells-${TABLE_FILE}"]`);
+    const primary = cells.locator('td[data-outcome="primary"]');
+    assert.ok((await primary.count()) > 0, 'some cells fail a rule (a département under 10 persons)');
+    for (const text of await primary.allTextContents()) {
+      assert.ok(text.trim().startsWith('*'), `a suppressed cell shows *: ${JSON.stringify(text)}`);
+    }
+    assert.ok((await cells.locator('td[data-outcome="ok"]').count()) > 0, 'some cells pass');
+    assert.equal(await page.locator('a.download').count(), 0, 'no download before the release');
+    await shot(page, '4-release-draft');
+
+    // A README goes with the table.
+    await page.locator('#add-text summary').click();
+    const text = page.locator('#add-text form');
+    await text.locator('[name=name]').fill('README.md');
+    await text.locator('[name=description]').fill('Notes de lecture du tableau');
+    await text.locator('[name=content]').fill('Effectifs de bénéficiaires distincts ; * : cellule masquée (secret statistique).');
+    await Promise.all([page.waitForEvent('load'), text.locator('button[type=submit]').click()]);
+    await page.locator('section[id="file-README.md"]').waitFor();
+    await expectReleaseState(page, 'draft');
+
+    await Promise.all([page.waitForEvent('load'), page.click('#submit-release')]);
+    await expectReleaseState(page, 'submitted');
+    assert.equal(await page.locator('#submit-release').count(), 0, 'no submit button once submitted');
+    await shot(page, '4-release-submitted');
   });
 
-  step('5. researcher2 (not a member) is refused the project', async () => {
+  step('5. researcher2 (not a member) is refused the project and its release', async () => {
     const page = await signIn('researcher2');
     const resp = await page.goto(projectUrl);
     assert.equal(resp.status(), 403);
     await page.locator('#error-message').waitFor();
     assert.equal(await page.locator('#sql').count(), 0, 'no console on the error page');
     await shot(page, '5-researcher2-forbidden');
+    const rel = await page.goto(releaseUrl);
+    assert.equal(rel.status(), 403, 'the release page is refused too');
+    assert.equal(await page.locator('#release-state').count(), 0, 'nothing of the release on the error page');
+    const file = await page.request.get(`${releaseUrl}/files/${TABLE_FILE}/preview`);
+    assert.equal(file.status(), 403, 'and so is its file');
   });
 
-  step('6. checker approves; researcher downloads the checked CSV', async () => {
-    const checker = await signIn('checker');
-    await checker.goto('/releases');
-    await Promise.all([
-      checker.waitForURL(`**${releaseUrl}`),
-      checker.locator(`#queue a[href="${releaseUrl}"]`).click(),
-    ]);
-    await checker.locator('#decision').waitFor();
-    await Promise.all([
-      checker.waitForResponse((r) => r.url().endsWith('/decision') && r.request().method() === 'POST'),
-      checker.locator('#decision form').filter({ has: checker.locator('input[name=decision][value=approve]') }).locator('button').click(),
-    ]);
-    await checker.locator('#release-state[data-state="approved"]').waitFor();
-    assert.equal(await checker.locator('#decision').count(), 0, 'no decision form once decided');
+  step('6. two checkers approve every file, the release goes out; the researcher downloads the CSV', async () => {
+    /** A checker finds the release in the queue and approves every file. */
+    const review = async (who) => {
+      const checker = await signIn(who);
+      await checker.goto('/releases');
+      await Promise.all([
+        checker.waitForURL(`**${releaseUrl}`),
+        checker.locator(`#queue a[href="${releaseUrl}"]`).click(),
+      ]);
+      const form = checker.locator('form#review');
+      await form.waitFor();
+      const approves = form.locator('input[type=radio][value=approve]');
+      assert.equal(await approves.count(), 2, 'one decision per file (the table and the README)');
+      if (who === 'checker') await shot(checker, '6-release-review');
+      for (const radio of await approves.all()) await radio.check();
+      await Promise.all([checker.waitForEvent('load'), form.locator('button[type=submit]').click()]);
+      return checker;
+    };
+
+    const first = await review('checker');
+    await expectReleaseState(first, 'partially_reviewed');
+    assert.equal((await first.locator('#approvals').textContent()).trim(), '1');
+    assert.equal(await first.locator('form#release-now').count(), 0, 'no release with one approval');
+
+    const second = await review('checker2');
+    await expectReleaseState(second, 'reviewed');
+    assert.equal((await second.locator('#approvals').textContent()).trim(), '2');
+    await Promise.all([second.waitForEvent('load'), second.locator('form#release-now button[type=submit]').click()]);
+    await expectReleaseState(second, 'released');
+    assert.equal(await second.locator('a.download').count(), 0, 'a checker does not download');
 
     const page = researcher;
     await page.goto(releaseUrl);
-    await page.locator('#release-state[data-state="approved"]').waitFor();
-    await page.locator('#download').waitFor();
-    await shot(page, '6-release-approved');
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    assert.match(download.suggestedFilename(), /\.csv$/);
+    await expectReleaseState(page, 'released');
+    const link = page.locator(`section[id="file-${TABLE_FILE}"] a.download`);
+    await link.waitFor();
+    await shot(page, '6-release-released');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), TABLE_FILE);
     const path = await download.path();
     const lines = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.length > 0);
-    assert.equal(lines[0], 'BEN_RES_DPT,persons');
+    assert.equal(lines[0], 'BEN_RES_DPT,count');
     assert.ok(lines.length > 2, `the CSV has data rows (${lines.length - 1})`);
     let stars = 0;
     for (const line of lines.slice(1)) {
@@ -701,8 +776,11 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
       'request.send_back',
       'workspace.provision',
       'workspace.query',
-      'release.request',
-      'release.approve',
+      'release.create',
+      'release.file.add',
+      'release.submit',
+      'release.review',
+      'release.release',
       'release.download',
     ]) {
       assert.ok(actions.has(a), `${a} in #audit-events (have: ${[...actions].sort().join(', ')})`);
@@ -724,7 +802,7 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     ]);
     assert.equal(await page.inputValue('#action'), 'release.', 'the filter stays in the form');
     const filtered = await tableRows(page.locator('#audit-events'));
-    assert.ok(filtered.length >= 3, `release events listed (${filtered.length})`);
+    assert.ok(filtered.length >= 7, `release events listed (${filtered.length})`);
     for (const c of filtered) assert.ok(c[4].startsWith('release.'), `only release events: ${c[4]}`);
     await shot(page, '7-audit-filtered');
   });

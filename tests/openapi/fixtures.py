@@ -11,8 +11,10 @@ What it creates, through the public API only (demo accounts, password
     committee → authority, so that the hub provisions a project (extraction
     of IR_BEN_R) — the only way to reach /api/projects/{id}/… and the SQL
     workspace;
-  * two release requests on that project, one left pending, one approved by
-    `checker` (so that /api/releases/{id}/download can answer 200);
+  * two release requests on that project, each with a table computed from
+    the workspace's microdata and a README: one left as a draft, one
+    reviewed by `checker` and `checker2` and released (so that
+    /api/releases/{id}/files/{file} can answer 200);
   * a second access request left as a draft (for /api/requests/{id}/actions).
 
 Only the standard library is used, so any Python 3 runs it.
@@ -66,7 +68,7 @@ def toml_str(s):
 
 def main():
     base, out = sys.argv[1].rstrip("/"), sys.argv[2]
-    tok = {u: login(base, u) for u in ("researcher", "secretariat", "committee", "authority", "checker")}
+    tok = {u: login(base, u) for u in ("researcher", "secretariat", "committee", "authority", "checker", "checker2")}
 
     request_body = {
         "title": "fuzzing fixture",
@@ -113,9 +115,21 @@ def main():
     releases = []
     for i in range(2):
         _, r = call(base, "POST", f"/api/projects/{project}/releases", tok["researcher"],
-                    {"sql": SQL[0], "description": f"fixture release {i}"})
-        releases.append(r["release"]["id"])
-    call(base, "POST", f"/api/releases/{releases[1]}/decision", tok["checker"], {"decision": "approve"})
+                    {"description": f"fixture release {i}"})
+        rid = r["release"]["id"]
+        releases.append(rid)
+        call(base, "POST", f"/api/releases/{rid}/files", tok["researcher"],
+             {"kind": "table", "name": "by_sex.csv", "description": "Persons by sex",
+              "sql": "SELECT BEN_NIR_PSA, BEN_SEX_COD FROM IR_BEN_R", "rows": ["BEN_SEX_COD"],
+              "agg": "count", "totals": True})
+        call(base, "POST", f"/api/releases/{rid}/files", tok["researcher"],
+             {"kind": "text", "name": "README.md", "description": "Methods", "content": "Counts of persons by sex."})
+    rid = releases[1]
+    call(base, "POST", f"/api/releases/{rid}/submit", tok["researcher"], {})
+    files = {"files": [{"file": f, "decision": "approve"} for f in ("by_sex.csv", "README.md")]}
+    for checker in ("checker", "checker2"):
+        call(base, "POST", f"/api/releases/{rid}/reviews", tok[checker], files)
+    call(base, "POST", f"/api/releases/{rid}/release", tok["checker"], {})
 
     ids = ["snds-demo", authorised, draft, project, *releases]
     lines = [
@@ -136,7 +150,9 @@ def main():
         "[dictionaries.actions]",
         'values = ["submit", "withdraw", "approve", "send_back", "refuse", "opinion", "authorise", "agree", "close", "archive"]',
         "[dictionaries.decisions]",
-        'values = ["approve", "refuse"]',
+        'values = ["approve", "return"]',
+        "[dictionaries.files]",
+        'values = ["by_sex.csv", "README.md"]',
         "[dictionaries.users]",
         'values = ["researcher", "researcher2", "security", "checker", "nobody"]',
         "[dictionaries.passwords]",
@@ -165,6 +181,7 @@ def main():
         '"body.sql" = { dictionary = "sql", probability = 0.5 }',
         '"body.action" = { dictionary = "actions", probability = 0.5 }',
         '"body.decision" = { dictionary = "decisions", probability = 0.5 }',
+        '"path.file" = { dictionary = "files", probability = 0.5 }',
         '"body.username" = { dictionary = "users", probability = 0.5 }',
         '"body.password" = { dictionary = "passwords", probability = 0.5 }',
         '"body.period_start" = { dictionary = "dates", probability = 0.5 }',
@@ -174,7 +191,7 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
     print(f"fixtures: project {project}, requests {authorised} (active) {draft} (draft), "
-          f"releases {releases[0]} (pending) {releases[1]} (approved)")
+          f"releases {releases[0]} (draft) {releases[1]} (released)")
 
 
 if __name__ == "__main__":

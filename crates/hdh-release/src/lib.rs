@@ -18,23 +18,15 @@
 //! * [`release::check_release`]: all of it in order, with rounding, giving a
 //!   typed verdict per cell;
 //! * [`rules`]: the rules' parameters (TOML, per hub and per dataset).
-//!
-//! [`result`] keeps the first, query-result check (primary suppression of a
-//! result table whose columns the workspace classified).
 
 pub mod check;
 pub mod ledger;
 pub mod release;
-pub mod result;
 pub mod rules;
 pub mod secondary;
 pub mod table;
 
 pub use check::{Outcome, Rule, Verdict};
 pub use release::{CellVerdict, ReleaseVerdict, TableVerdict, check_model, check_release};
-pub use result::{
-    CheckError, CheckReport, ColumnRoles, DisclosureRules, ResultTable, SuppressedCell, check,
-    to_csv,
-};
 pub use rules::{Dominance, Rounding, RuleSet, Rules, RulesError};
 pub use table::{Agg, Cell, Record, TOTAL, Table, TableError, TableSpec};

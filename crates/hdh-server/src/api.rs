@@ -5,7 +5,6 @@ use crate::auth::{Caller, ClientAddr};
 use crate::service::{self, DeliveryFile, RequestInput};
 use crate::{AppError, AppState};
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -45,27 +44,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/projects", get(my_projects))
         .route("/api/projects/{id}", get(project))
         .route("/api/projects/{id}/query", post(query))
-        .route(
-            "/api/projects/{id}/releases",
-            get(project_releases).post(request_release),
-        )
-        .route("/api/releases", get(releases))
-        .route("/api/releases/{id}", get(release))
-        .route("/api/releases/{id}/decision", post(decide))
-        .route("/api/releases/{id}/download", get(download))
         .route("/api/audit", get(audit))
         .merge(crate::delivery_api::routes())
         .merge(crate::desk::routes())
         .merge(crate::desk_api::routes())
         .merge(crate::workspace_api::routes())
+        .merge(crate::output_api::routes())
         .merge(crate::registry::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, crate::workspace_api::extraction, crate::workspace_api::refresh, crate::workspace_api::schema, crate::workspace_api::queries, crate::workspace_api::cancel, crate::workspace_api::tokens, crate::workspace_api::create_token, crate::workspace_api::revoke_token, crate::workspace_api::oppositions, crate::workspace_api::add_opposition, project_releases, request_release, releases, release, decide, download, audit),
-    components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, ReleaseInput, DecisionInput, Decision, ErrorBody)),
+    paths(login, logout, me, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, crate::workspace_api::extraction, crate::workspace_api::refresh, crate::workspace_api::schema, crate::workspace_api::queries, crate::workspace_api::cancel, crate::workspace_api::tokens, crate::workspace_api::create_token, crate::workspace_api::revoke_token, crate::workspace_api::oppositions, crate::workspace_api::add_opposition, crate::output_api::project_releases, crate::output_api::create_release, crate::output_api::releases, crate::output_api::release, crate::output_api::add_file, crate::output_api::remove_file, crate::output_api::download, crate::output_api::preview, crate::output_api::submit, crate::output_api::review, crate::output_api::release_now, crate::output_api::reject, crate::output_api::withdraw, audit),
+    components(schemas(crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, crate::output_api::ReleaseInput, crate::output_api::ReviewInput, crate::output_api::RejectInput, crate::output::FileInput, crate::output::TableInput, crate::output::FileDecisionInput, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
@@ -779,119 +771,6 @@ async fn query(
     )
     .await?;
     Ok(Json(crate::sandbox::output_json(&out)))
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct ReleaseInput {
-    pub sql: String,
-    pub description: String,
-}
-
-/// The project's release requests.
-#[utoipa::path(get, path = "/api/projects/{id}/releases", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn project_releases(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    service::view_project(&st, &c, &id).await?;
-    Ok(Json(
-        json!({ "releases": st.store.releases_of_project(&id).await? }),
-    ))
-}
-
-/// Asks to release a query's result; it is checked automatically, then by an output checker.
-#[utoipa::path(post, path = "/api/projects/{id}/releases", params(("id" = String, Path)), request_body = ReleaseInput, responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn request_release(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    ApiJson(i): ApiJson<ReleaseInput>,
-) -> Result<impl IntoResponse, AppError> {
-    let r = service::request_release(&st, &c, &id, &i.sql, &i.description).await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(json!({ "release": r })),
-    ))
-}
-
-/// Every release request (output checkers).
-#[utoipa::path(get, path = "/api/releases", responses((status = 200, body = Object), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn releases(State(st): State<AppState>, c: Caller) -> Result<Json<Value>, AppError> {
-    if !c.has(hdh_model::Role::Checker) {
-        return Err(service::deny(
-            &st,
-            &c,
-            "release.list",
-            "release",
-            None,
-            "the release queue is for output checkers".into(),
-        )
-        .await);
-    }
-    Ok(Json(
-        json!({ "releases": st.store.releases_pending().await? }),
-    ))
-}
-
-/// One release request with its automatic check.
-#[utoipa::path(get, path = "/api/releases/{id}", params(("id" = String, Path)), responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn release(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(
-        json!({ "release": service::view_release(&st, &c, &id).await? }),
-    ))
-}
-
-#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approve,
-    Refuse,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct DecisionInput {
-    pub decision: Decision,
-    /// Required to refuse.
-    pub reason: Option<String>,
-}
-
-/// An output checker (not the requester) approves or refuses a release.
-#[utoipa::path(post, path = "/api/releases/{id}/decision", params(("id" = String, Path)), request_body = DecisionInput, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn decide(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-    ApiJson(i): ApiJson<DecisionInput>,
-) -> Result<Json<Value>, AppError> {
-    let approve = i.decision == Decision::Approve;
-    Ok(Json(
-        json!({ "release": service::decide_release(&st, &c, &id, approve, i.reason).await? }),
-    ))
-}
-
-/// Downloads an approved release as CSV (project members).
-#[utoipa::path(get, path = "/api/releases/{id}/download", params(("id" = String, Path)), responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn download(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, AppError> {
-    let (name, bytes) = service::download_release(&st, &c, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    ))
 }
 
 /// The audit trail, newest first (security officer).

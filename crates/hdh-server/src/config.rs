@@ -10,8 +10,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `None`: the embedded SQLite store in the data directory.
     pub database_url: Option<String>,
-    /// Smallest count a released cell may show.
+    /// Smallest count a released cell may show (also the catalogue's
+    /// statistics); the disclosure rules' threshold by default.
     pub release_threshold: u64,
+    /// The output checker's rules (hub-wide, and per dataset).
+    pub disclosure: hdh_release::RuleSet,
+    /// Independent output checkers who must approve a release.
+    pub release_reviews_required: usize,
     pub max_upload_bytes: usize,
     /// Rows a console query may return to the page.
     pub max_result_rows: usize,
@@ -101,6 +106,8 @@ impl Config {
             data_dir,
             database_url: None,
             release_threshold: 10,
+            disclosure: hdh_release::RuleSet::default(),
+            release_reviews_required: 2,
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
             project_concurrent_queries: 4,

@@ -16,6 +16,8 @@ pub mod i18n;
 pub mod ingestion;
 pub mod keys;
 pub mod notify;
+pub mod output;
+pub mod output_api;
 pub mod pages;
 pub mod provisioning;
 pub mod registry;

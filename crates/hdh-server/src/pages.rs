@@ -129,8 +129,16 @@ pub fn routes() -> Router<AppState> {
         .route("/projects/{id}/releases", post(project_release))
         .route("/releases", get(releases))
         .route("/releases/{id}", get(release))
-        .route("/releases/{id}/decision", post(release_decision))
-        .route("/releases/{id}/download", get(release_download))
+        .route("/releases/{id}/files", post(release_add_file))
+        .route("/releases/{id}/figures", post(release_add_figure))
+        .route("/releases/{id}/files/{file}", get(release_download))
+        .route("/releases/{id}/files/{file}/preview", get(release_preview))
+        .route(
+            "/releases/{id}/files/{file}/remove",
+            post(release_remove_file),
+        )
+        .route("/releases/{id}/review", post(release_review))
+        .route("/releases/{id}/{step}", post(release_step))
         .route("/audit", get(audit))
 }
 
@@ -2381,13 +2389,86 @@ fn result_chart(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ReleaseForm {
     csrf: Option<String>,
-    sql: String,
     description: String,
+    /// A first table, from the console: its microdata query and layout.
+    #[serde(default)]
+    sql: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    table_description: String,
+    #[serde(default)]
+    rows: String,
+    #[serde(default)]
+    cols: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    agg: String,
+    #[serde(default)]
+    totals: Option<String>,
 }
 
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// A table file from a form's fields (lists comma-separated; count by default).
+#[derive(Default)]
+struct TableFields<'a> {
+    name: &'a str,
+    description: &'a str,
+    sql: &'a str,
+    rows: &'a str,
+    cols: &'a str,
+    value: &'a str,
+    agg: &'a str,
+    totals: bool,
+    person: &'a str,
+}
+
+impl TableFields<'_> {
+    fn input(&self) -> crate::output::FileInput {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|v| !v.is_empty());
+        crate::output::FileInput::Table {
+            name: self.name.trim().to_string(),
+            description: self.description.trim().to_string(),
+            table: crate::output::TableInput {
+                sql: self.sql.to_string(),
+                rows: split_list(self.rows),
+                cols: split_list(self.cols),
+                value: some(self.value),
+                agg: some(self.agg).unwrap_or_else(|| "count".to_string()),
+                totals: self.totals,
+                person: some(self.person),
+            },
+        }
+    }
+}
+
+fn table_from_form(f: &ReleaseForm) -> crate::output::FileInput {
+    TableFields {
+        name: &f.name,
+        description: &f.table_description,
+        sql: &f.sql,
+        rows: &f.rows,
+        cols: &f.cols,
+        value: &f.value,
+        agg: &f.agg,
+        totals: f.totals.is_some(),
+        person: "",
+    }
+    .input()
+}
+
+/// The project page's "ask to release": a draft release, with the console's
+/// query as its first table when one is given.
 async fn project_release(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -2397,8 +2478,9 @@ async fn project_release(
     Form(f): Form<ReleaseForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    match service::request_release(&st, &c, &id, &f.sql, &f.description).await {
-        Ok(r) => Ok(Redirect::to(&format!("/releases/{}", r.id)).into_response()),
+    let created = crate::output::create(&st, &c, &id, &f.description).await;
+    let r = match created {
+        Ok(r) => r,
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
             let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
             let mut r = render_project(
@@ -2409,10 +2491,27 @@ async fn project_release(
             )
             .await?;
             *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(r)
+            return Ok(r);
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if !f.sql.trim().is_empty()
+        && let Err(e) = crate::output::add_file(&st, &c, &r.id, table_from_form(&f)).await
+    {
+        if e.status == StatusCode::FORBIDDEN {
+            return Err(e.into());
+        }
+        let ctx = Ctx::new(&headers, jar, &LangQ::default(), Some(c));
+        return render_release(
+            &st,
+            ctx,
+            &r.id,
+            context! { form_error => e.message },
+            e.status,
+        )
+        .await;
     }
+    Ok(Redirect::to(&format!("/releases/{}", r.id)).into_response())
 }
 
 async fn releases(
@@ -2422,20 +2521,92 @@ async fn releases(
     Query(q): Query<LangQ>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    if !c.has(Role::Checker) {
-        return Err(service::deny(
-            &st,
-            &c,
-            "release.list",
-            "release",
-            None,
-            "the release queue is for output checkers".into(),
-        )
-        .await
-        .into());
-    }
-    let all = st.store.releases_pending().await.map_err(AppError::from)?;
+    let all = crate::output::queue(&st, &c).await?;
     Ctx::new(&headers, jar, &q, Some(c)).render(&st, "releases.html", context! { releases => all })
+}
+
+/// A table file's cells as a grid for the page: its column labels, and per
+/// row label the cells in that order (a missing one is None).
+fn grid(check: &serde_json::Value) -> serde_json::Value {
+    let cells = check["cells"].as_array().cloned().unwrap_or_default();
+    let mut cols: Vec<String> = Vec::new();
+    let mut rows: Vec<String> = Vec::new();
+    for c in &cells {
+        let (r, k) = (
+            c["row"].as_str().unwrap_or_default().to_string(),
+            c["col"].as_str().unwrap_or_default().to_string(),
+        );
+        if !rows.contains(&r) {
+            rows.push(r);
+        }
+        if !cols.contains(&k) {
+            cols.push(k);
+        }
+    }
+    let lines: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let line: Vec<serde_json::Value> = cols
+                .iter()
+                .map(|k| {
+                    cells
+                        .iter()
+                        .find(|c| c["row"] == r.as_str() && c["col"] == k.as_str())
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null)
+                })
+                .collect();
+            serde_json::json!({ "label": r, "cells": line })
+        })
+        .collect();
+    serde_json::json!({ "cols": cols, "rows": lines })
+}
+
+async fn render_release(
+    st: &AppState,
+    ctx: Ctx,
+    id: &str,
+    extra: Value,
+    status: StatusCode,
+) -> PageResult {
+    let c = ctx.caller()?.clone();
+    let v = crate::output::view(st, &c, id).await?;
+    let grids: std::collections::BTreeMap<String, serde_json::Value> = v
+        .files
+        .iter()
+        .filter(|f| f.kind == hdh_model::release::FileKind::Table)
+        .map(|f| (f.id.clone(), grid(&f.check)))
+        .collect();
+    let tables: Vec<&str> = v
+        .files
+        .iter()
+        .filter(|f| f.kind == hdh_model::release::FileKind::Table)
+        .map(|f| f.id.as_str())
+        .collect();
+    let mine: std::collections::BTreeMap<String, serde_json::Value> = v
+        .reviews
+        .iter()
+        .filter(|r| r.review.checker_id == c.user.id)
+        .map(|r| (r.review.file_id.clone(), serde_json::json!(r.review)))
+        .collect();
+    let mut names = std::collections::BTreeMap::new();
+    for r in &v.reviews {
+        if let Some(u) = st
+            .store
+            .user(&r.review.checker_id)
+            .await
+            .map_err(AppError::from)?
+        {
+            names.insert(r.review.checker_id.clone(), u.display_name);
+        }
+    }
+    let mut resp = ctx.render(
+        st,
+        "release.html",
+        context! { ..context! { v => v, grids => grids, tables => tables, mine => mine, checkers => names }, ..extra },
+    )?;
+    *resp.status_mut() = status;
+    Ok(resp)
 }
 
 async fn release(
@@ -2446,64 +2617,233 @@ async fn release(
     Path(id): Path<String>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    let r = service::view_release(&st, &c, &id).await?;
-    let can_decide = c.has(Role::Checker)
-        && r.requester_id != c.user.id
-        && r.state == hdh_store::ReleaseState::PendingReview;
-    let member = st
-        .store
-        .is_member(&r.project_id, &c.user.id)
-        .await
-        .map_err(AppError::from)?;
-    Ctx::new(&headers, jar, &q, Some(c)).render(
+    render_release(
         &st,
-        "release.html",
-        context! { r => r, can_decide => can_decide, member => member },
+        Ctx::new(&headers, jar, &q, Some(c)),
+        &id,
+        context! {},
+        StatusCode::OK,
     )
+    .await
+}
+
+/// Runs a release action from a form; a refusal that the author can fix
+/// (422, 409) is shown on the release's page, next to the forms.
+async fn release_form_result<T>(
+    st: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    c: Caller,
+    id: &str,
+    result: Result<T, AppError>,
+    anchor: &str,
+) -> PageResult {
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/releases/{id}{anchor}")).into_response()),
+        Err(e)
+            if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT =>
+        {
+            let ctx = Ctx::new(headers, jar, &LangQ::default(), Some(c));
+            render_release(st, ctx, id, context! { form_error => e.message }, e.status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct FileForm {
+    csrf: Option<String>,
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    sql: String,
+    #[serde(default)]
+    rows: String,
+    #[serde(default)]
+    cols: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    agg: String,
+    #[serde(default)]
+    totals: Option<String>,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    coefficients: String,
+}
+
+async fn release_add_file(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<FileForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let input = match f.kind.as_str() {
+        "table" => TableFields {
+            name: &f.name,
+            description: &f.description,
+            sql: &f.sql,
+            rows: &f.rows,
+            cols: &f.cols,
+            value: &f.value,
+            agg: &f.agg,
+            totals: f.totals.is_some(),
+            person: &f.person,
+        }
+        .input(),
+        "model" => crate::output::FileInput::Model {
+            name: f.name.trim().to_string(),
+            description: f.description.clone(),
+            sql: f.sql.clone(),
+            coefficients: f.coefficients.clone(),
+        },
+        "text" => crate::output::FileInput::Text {
+            name: f.name.trim().to_string(),
+            description: f.description.clone(),
+            content: f.content.clone(),
+        },
+        other => {
+            return Err(AppError::unprocessable(format!(
+                "kind {other:?}: a table, a model or text (figures are uploaded)"
+            ))
+            .into());
+        }
+    };
+    let res = crate::output::add_file(&st, &c, &id, input).await;
+    release_form_result(&st, &headers, jar, c, &id, res, "#files").await
+}
+
+async fn release_add_figure(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    mut mp: Multipart,
+) -> PageResult {
+    use base64::Engine;
+    let mut fields = std::collections::HashMap::new();
+    let mut bytes = Vec::new();
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        PageError(AppError::bad_request(format!("form: {e}")))
+    };
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            bytes = field.bytes().await.map_err(bad)?.to_vec();
+        } else {
+            fields.insert(name, field.text().await.map_err(bad)?);
+        }
+    }
+    c.check_csrf(fields.get("csrf").map(String::as_str))?;
+    let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
+    let input = crate::output::FileInput::Figure {
+        name: get("name").trim().to_string(),
+        description: get("description"),
+        table: get("table"),
+        content_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+    };
+    let res = crate::output::add_file(&st, &c, &id, input).await;
+    release_form_result(&st, &headers, jar, c, &id, res, "#files").await
+}
+
+async fn release_remove_file(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path((id, file)): Path<(String, String)>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfQ>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let res = crate::output::remove_file(&st, &c, &id, &file).await;
+    release_form_result(&st, &headers, jar, c, &id, res, "#files").await
+}
+
+/// A checker's review: `decision.<file>` = approve | return, `comment.<file>`.
+async fn release_review(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let csrf = f.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    c.check_csrf(csrf)?;
+    let decisions: Vec<crate::output::FileDecisionInput> = f
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("decision.")
+                .map(|file| crate::output::FileDecisionInput {
+                    file: file.to_string(),
+                    decision: v.clone(),
+                    comment: f
+                        .iter()
+                        .find(|(k2, _)| k2.strip_prefix("comment.") == Some(file))
+                        .map(|(_, c)| c.clone())
+                        .unwrap_or_default(),
+                })
+        })
+        .collect();
+    let res = crate::output::review(&st, &c, &id, &decisions).await;
+    release_form_result(&st, &headers, jar, c, &id, res, "").await
 }
 
 #[derive(Deserialize)]
-struct DecisionForm {
+struct StepForm {
     csrf: Option<String>,
-    decision: String,
-    reason: Option<String>,
+    /// Required to reject.
+    #[serde(default)]
+    reason: String,
 }
 
-async fn release_decision(
+/// The steps a form takes with one button: the author's submit and
+/// withdraw, a checker's release and reject (with a reason).
+async fn release_step(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Path((id, step)): Path<(String, String)>,
     PageCaller(c): PageCaller,
-    Form(f): Form<DecisionForm>,
+    Form(f): Form<StepForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    service::decide_release(
-        &st,
-        &c,
-        &id,
-        f.decision == "approve",
-        f.reason.filter(|r| !r.trim().is_empty()),
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/releases/{id}")).into_response())
+    let res = match step.as_str() {
+        "submit" => crate::output::submit(&st, &c, &id).await,
+        "release" => crate::output::release(&st, &c, &id).await,
+        "reject" => crate::output::reject(&st, &c, &id, &f.reason).await,
+        "withdraw" => crate::output::withdraw(&st, &c, &id).await,
+        other => return Err(AppError::not_found(format!("/releases/{id}/{other}")).into()),
+    };
+    release_form_result(&st, &headers, jar, c, &id, res, "").await
 }
 
 async fn release_download(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Path((id, file)): Path<(String, String)>,
     PageCaller(c): PageCaller,
 ) -> PageResult {
-    let (name, bytes) = service::download_release(&st, &c, &id).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    let (f, bytes) = crate::output::file(&st, &c, &id, &file, false).await?;
+    Ok(crate::output::file_response(f, bytes, true))
+}
+
+async fn release_preview(
+    State(st): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (f, bytes) = crate::output::file(&st, &c, &id, &file, true).await?;
+    Ok(crate::output::file_response(f, bytes, false))
 }
 
 #[derive(Deserialize, Default)]

@@ -66,6 +66,9 @@ pub struct RegistryEntry {
     pub results: String,
     /// The project this request amends, if it is an amendment.
     pub amends: Option<String>,
+    /// Outputs released from the project's workspace (release requests
+    /// that passed output control).
+    pub releases: i64,
 }
 
 /// Filters of the registry (all optional).
@@ -163,6 +166,10 @@ async fn entry_of(
         .find(|e| e.to_state == S::Closed.as_str())
         .map(|e| day(&e.at));
     let applicant = state.store.user(&r.applicant_id).await?;
+    let releases = match state.store.project_for_request(&r.id).await? {
+        Some(p) => state.store.released_count(&p.id).await?,
+        None => 0,
+    };
     let datasets: BTreeSet<String> = r.scope.iter().map(|s| s.dataset_id.clone()).collect();
     let variables = r
         .scope
@@ -236,6 +243,7 @@ async fn entry_of(
         authority_reference: decision.and_then(|e| e.reference.clone()),
         results: d.results.clone(),
         amends: r.amends.clone(),
+        releases,
     }))
 }
 
@@ -283,6 +291,7 @@ pub(crate) async fn registry_csv(
         "authority_reference",
         "results",
         "amends",
+        "releases",
     ];
     let csv_err = |e: csv::Error| AppError::internal(format!("registry CSV: {e}"));
     w.write_record(header).map_err(csv_err)?;
@@ -313,6 +322,7 @@ pub(crate) async fn registry_csv(
             opt(&e.authority_reference),
             e.results.clone(),
             opt(&e.amends),
+            e.releases.to_string(),
         ])
         .map_err(csv_err)?;
     }

@@ -43,6 +43,12 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &[Role])] = &[
     ("authority", "Autorité (CNIL)", "CNIL", &[Role::Authority]),
     ("checker", "Contrôleur des sorties", "HDH", &[Role::Checker]),
     (
+        "checker2",
+        "Contrôleuse des sorties (second regard)",
+        "HDH",
+        &[Role::Checker],
+    ),
+    (
         "security",
         "Responsable sécurité",
         "HDH",

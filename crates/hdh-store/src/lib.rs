@@ -13,12 +13,14 @@
 mod catalog;
 mod delivery;
 mod desk;
+mod output;
 mod records;
 mod workspace;
 
 pub use catalog::*;
 pub use delivery::*;
 pub use desk::*;
+pub use output::*;
 pub use records::*;
 pub use workspace::*;
 

@@ -764,33 +764,9 @@ impl Store {
 }
 
 // ---------------------------------------------------------------- releases
+// (the life cycle is hdh_model::release; files, reviews and the ledger: output.rs)
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleaseState {
-    /// Automatic checks done; awaiting an output checker.
-    PendingReview,
-    Approved,
-    Refused,
-}
-
-impl ReleaseState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingReview => "pending_review",
-            Self::Approved => "approved",
-            Self::Refused => "refused",
-        }
-    }
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "pending_review" => Self::PendingReview,
-            "approved" => Self::Approved,
-            "refused" => Self::Refused,
-            other => return Err(StoreError::Corrupt(format!("release state {other:?}"))),
-        })
-    }
-}
+pub use hdh_model::release::ReleaseState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRequest {
@@ -798,28 +774,23 @@ pub struct ReleaseRequest {
     pub project_id: String,
     pub requester_id: String,
     pub description: String,
-    pub query_sql: String,
     pub state: ReleaseState,
-    pub check: serde_json::Value,
-    pub object_path: String,
     pub created_at: String,
+    /// The checker who released or rejected it, when, and the reason given.
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub decision_reason: Option<String>,
 }
 
 fn release_from(row: &AnyRow) -> Result<ReleaseRequest> {
-    let check: String = row.try_get("check_json")?;
     let state: String = row.try_get("state")?;
     Ok(ReleaseRequest {
         id: row.try_get("id")?,
         project_id: row.try_get("project_id")?,
         requester_id: row.try_get("requester_id")?,
         description: row.try_get("description")?,
-        query_sql: row.try_get("query_sql")?,
-        state: ReleaseState::parse(&state)?,
-        check: serde_json::from_str(&check).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        object_path: row.try_get("object_path")?,
+        state: ReleaseState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("release state {state:?}")))?,
         created_at: row.try_get("created_at")?,
         decided_by: opt_str(row, "decided_by")?,
         decided_at: opt_str(row, "decided_at")?,
@@ -829,40 +800,48 @@ fn release_from(row: &AnyRow) -> Result<ReleaseRequest> {
 
 impl Tx {
     pub async fn insert_release(&mut self, r: &ReleaseRequest) -> Result<()> {
-        sqlx::query("INSERT INTO releases (id, project_id, requester_id, description, query_sql, state, check_json, object_path, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
+        sqlx::query("INSERT INTO releases (id, project_id, requester_id, description, query_sql, state, check_json, object_path, created_at) VALUES ($1,$2,$3,$4,'',$5,'{}','',$6)")
             .bind(r.id.clone())
             .bind(r.project_id.clone())
             .bind(r.requester_id.clone())
             .bind(r.description.clone())
-            .bind(r.query_sql.clone())
             .bind(r.state.as_str())
-            .bind(r.check.to_string())
-            .bind(r.object_path.clone())
             .bind(r.created_at.clone())
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
-    /// Records a checker's decision on a release still pending review.
-    pub async fn decide_release(
+    /// Moves a release from `from` to `to` (a conflict if another request
+    /// moved it first). `decided` records who released or rejected it and why.
+    pub async fn set_release_state(
         &mut self,
         id: &str,
-        state: ReleaseState,
-        by: &str,
-        reason: Option<&str>,
+        from: ReleaseState,
+        to: ReleaseState,
+        decided: Option<(&str, Option<&str>)>,
     ) -> Result<()> {
-        let res = sqlx::query("UPDATE releases SET state = $2, decided_by = $3, decided_at = $4, decision_reason = $5 WHERE id = $1 AND state = 'pending_review'")
-            .bind(id.to_string())
-            .bind(state.as_str())
-            .bind(by.to_string())
-            .bind(now())
-            .bind(reason.map(str::to_string))
-            .execute(self.conn())
-            .await?;
+        let res = match decided {
+            Some((by, reason)) => sqlx::query("UPDATE releases SET state = $3, decided_by = $4, decided_at = $5, decision_reason = $6 WHERE id = $1 AND state = $2")
+                .bind(id.to_string())
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .bind(by.to_string())
+                .bind(now())
+                .bind(reason.map(str::to_string))
+                .execute(self.conn())
+                .await?,
+            None => sqlx::query("UPDATE releases SET state = $3 WHERE id = $1 AND state = $2")
+                .bind(id.to_string())
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .execute(self.conn())
+                .await?,
+        };
         if res.rows_affected() != 1 {
             return Err(StoreError::Conflict(format!(
-                "release {id} is not pending review"
+                "release {id} is no longer {}",
+                from.as_str()
             )));
         }
         Ok(())
@@ -887,10 +866,13 @@ impl Store {
         rows.iter().map(release_from).collect()
     }
 
-    pub async fn releases_pending(&self) -> Result<Vec<ReleaseRequest>> {
-        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC")
-            .fetch_all(self.pool())
-            .await?;
+    /// Every release past its draft (the output checkers' queue), newest first.
+    pub async fn releases_for_checkers(&self) -> Result<Vec<ReleaseRequest>> {
+        let rows = sqlx::query(
+            "SELECT * FROM releases WHERE state NOT IN ('draft', 'withdrawn') ORDER BY created_at DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(release_from).collect()
     }
 }

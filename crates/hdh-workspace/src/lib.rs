@@ -12,7 +12,6 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use hdh_lake::{Lake, Manifest};
@@ -21,6 +20,7 @@ use std::sync::Arc;
 
 pub mod extract;
 pub mod gate;
+pub mod microdata;
 pub mod profile;
 pub mod pseudonyms;
 pub mod quality;
@@ -535,7 +535,7 @@ pub async fn write_scratch(
     Ok((manifest, stats))
 }
 
-fn read_only() -> SQLOptions {
+pub(crate) fn read_only() -> SQLOptions {
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -561,122 +561,5 @@ pub async fn run_query(
     match tokio::time::timeout(timeout, execute(ctx, sql, max_rows)).await {
         Ok(r) => r.map(|(res, _)| res),
         Err(_) => Err(QueryError::TimedOut(timeout.as_secs())),
-    }
-}
-
-/// What the engine knows about how a query's result was computed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ResultShape {
-    /// The result is made of aggregates over groups (not row-level data).
-    pub aggregated: bool,
-    pub group_keys: Vec<String>,
-    /// Output columns that are `count(…)` aggregates.
-    pub counts: Vec<String>,
-    /// Why the result is row-level, when it is.
-    pub row_level_reason: Option<String>,
-}
-
-/// Classifies a query's output columns from its logical plan.
-pub async fn result_shape(
-    ctx: &SessionContext,
-    sql: &str,
-    person_columns: &[String],
-) -> Result<ResultShape, QueryError> {
-    let df = ctx
-        .sql_with_options(sql, read_only())
-        .await
-        .map_err(QueryError::from_df)?;
-    let plan = df.logical_plan();
-    Ok(match shape(plan) {
-        Some((keys, counts, by_person)) => {
-            if let Some(p) = by_person
-                .into_iter()
-                .find(|c| person_columns.iter().any(|pc| pc == c))
-            {
-                ResultShape {
-                    aggregated: false,
-                    group_keys: keys,
-                    counts,
-                    row_level_reason: Some(format!("grouped by the person identifier {p}")),
-                }
-            } else {
-                ResultShape {
-                    aggregated: true,
-                    group_keys: keys,
-                    counts,
-                    row_level_reason: None,
-                }
-            }
-        }
-        None => ResultShape {
-            row_level_reason: Some(
-                "the query returns rows, not aggregates (no GROUP BY or aggregate function)".into(),
-            ),
-            ..Default::default()
-        },
-    })
-}
-
-fn strip_alias(e: &Expr) -> &Expr {
-    match e {
-        Expr::Alias(a) => strip_alias(&a.expr),
-        other => other,
-    }
-}
-
-/// (group key names, count names, source columns of the group keys) in terms
-/// of the plan's output names, or `None` when the output is not aggregated.
-fn shape(plan: &LogicalPlan) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
-    match plan {
-        LogicalPlan::Projection(p) => {
-            let (keys, counts, by) = shape(&p.input)?;
-            let mut k2 = Vec::new();
-            let mut c2 = Vec::new();
-            for (i, e) in p.expr.iter().enumerate() {
-                let name = p.schema.field(i).name().clone();
-                match strip_alias(e) {
-                    Expr::Column(c) if keys.contains(&c.name) => k2.push(name),
-                    Expr::Column(c) if counts.contains(&c.name) => c2.push(name),
-                    // A computed expression of group keys only is still a key.
-                    other => {
-                        let refs = other.column_refs();
-                        if !refs.is_empty() && refs.iter().all(|c| keys.contains(&c.name)) {
-                            k2.push(name)
-                        }
-                    }
-                }
-            }
-            Some((k2, c2, by))
-        }
-        LogicalPlan::Sort(s) => shape(&s.input),
-        LogicalPlan::Limit(l) => shape(&l.input),
-        LogicalPlan::Filter(f) => shape(&f.input),
-        LogicalPlan::SubqueryAlias(s) => shape(&s.input),
-        LogicalPlan::Aggregate(a) => {
-            let n = a.group_expr.len();
-            let fields = a.schema.fields();
-            let keys: Vec<String> = fields.iter().take(n).map(|f| f.name().clone()).collect();
-            let mut counts = Vec::new();
-            for (i, e) in a.aggr_expr.iter().enumerate() {
-                if let Expr::AggregateFunction(af) = strip_alias(e)
-                    && af.func.name().eq_ignore_ascii_case("count")
-                    && let Some(f) = fields.get(n + i)
-                {
-                    counts.push(f.name().clone());
-                }
-            }
-            let by: Vec<String> = a
-                .group_expr
-                .iter()
-                .flat_map(|e| {
-                    e.column_refs()
-                        .into_iter()
-                        .map(|c| c.name.clone())
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            Some((keys, counts, by))
-        }
-        _ => None,
     }
 }

@@ -184,9 +184,17 @@ enum Command {
         /// Persons in the demo dataset.
         #[arg(long, default_value_t = 10_000)]
         demo_persons: u64,
-        /// Smallest count a released cell may show.
+        /// Smallest count a released cell may show (the disclosure rules'
+        /// threshold unless their file sets one).
         #[arg(long, env = "HDH_RELEASE_THRESHOLD", default_value_t = 10)]
         release_threshold: u64,
+        /// The output checker's rules (TOML: threshold, zeros, dominance,
+        /// rounding, degrees of freedom, differencing; per-dataset sections).
+        #[arg(long, env = "HDH_DISCLOSURE_RULES")]
+        disclosure_rules: Option<PathBuf>,
+        /// Independent output checkers who must approve a release.
+        #[arg(long, env = "HDH_RELEASE_REVIEWS", default_value_t = 2)]
+        release_reviews: usize,
         /// Mark session cookies `Secure` (set this when the hub is served over HTTPS).
         #[arg(long, env = "HDH_SECURE_COOKIES")]
         secure_cookies: bool,
@@ -393,6 +401,8 @@ async fn run(cli: Cli) -> Result<()> {
             demo,
             demo_persons,
             release_threshold,
+            disclosure_rules,
+            release_reviews,
             secure_cookies,
             desk,
             workspace,
@@ -400,6 +410,17 @@ async fn run(cli: Cli) -> Result<()> {
             let mut cfg = config(&store);
             workspace.apply(&mut cfg);
             cfg.release_threshold = release_threshold;
+            cfg.disclosure.hub.threshold = release_threshold;
+            if let Some(path) = &disclosure_rules {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                cfg.disclosure = hdh_release::RuleSet::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+            if release_reviews == 0 {
+                bail!("--release-reviews: at least 1");
+            }
+            cfg.release_reviews_required = release_reviews;
             cfg.secure_cookies = secure_cookies;
             desk.apply(&mut cfg)?;
             // The Flight SQL endpoint, when asked for, on its own port.

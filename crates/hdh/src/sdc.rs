@@ -3,14 +3,11 @@
 //! `row,col,value,outcome,rule`.
 
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, Float64Array};
-use arrow::datatypes::DataType;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use clap::{Args, Subcommand};
 use hdh_release::{Agg, Record, Rules, TableSpec};
+use hdh_workspace::microdata::MicrodataColumns;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -175,38 +172,25 @@ fn check(args: CheckArgs) -> Result<()> {
 /// key are left out (counted).
 fn read(args: &CheckArgs, spec: &TableSpec) -> Result<(Vec<Record>, u64)> {
     let path = &args.microdata;
+    let at =
+        |e: hdh_workspace::microdata::MicrodataError| anyhow::anyhow!("{}: {e}", path.display());
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .with_context(|| format!("{}: not a Parquet file", path.display()))?;
+    let columns = MicrodataColumns {
+        rows: spec.rows.clone(),
+        cols: spec.cols.clone(),
+        value: args.value.clone(),
+        person: args.person.clone(),
+    };
     let schema = builder.schema().clone();
-    let mut wanted: Vec<&str> = spec
-        .rows
+    hdh_workspace::microdata::check_schema(&schema, &columns).map_err(at)?;
+    let roots: Vec<usize> = columns
+        .all()
         .iter()
-        .chain(&spec.cols)
-        .map(String::as_str)
+        .filter_map(|n| schema.index_of(n).ok())
         .collect();
-    wanted.extend(args.value.as_deref());
-    wanted.extend(args.person.as_deref());
-    let mut roots = Vec::new();
-    for name in &wanted {
-        let Some((i, field)) = schema.column_with_name(name) else {
-            let have: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            bail!(
-                "{}: no column {name:?} (columns: {})",
-                path.display(),
-                have.join(", ")
-            );
-        };
-        if Some(*name) == args.value.as_deref() && !field.data_type().is_numeric() {
-            bail!(
-                "{}: column {name:?} is {}, not a number: it cannot be summed",
-                path.display(),
-                field.data_type()
-            );
-        }
-        roots.push(i);
-    }
     let total = builder.metadata().file_metadata().num_rows().max(0) as u64;
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
@@ -218,94 +202,12 @@ fn read(args: &CheckArgs, spec: &TableSpec) -> Result<(Vec<Record>, u64)> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("reading");
-    let fmt = FormatOptions::default();
-    let mut records = Vec::new();
-    let mut skipped = 0u64;
-    let mut row_number = 0u64;
+    let (mut records, mut skipped, mut row) = (Vec::new(), 0u64, 0u64);
     for batch in reader {
         let batch = batch.with_context(|| format!("{}: cannot read", path.display()))?;
-        let keys = |names: &[String]| -> Result<Vec<ArrayFormatter<'_>>> {
-            names
-                .iter()
-                .map(|n| {
-                    let col = batch
-                        .column_by_name(n)
-                        .with_context(|| format!("no column {n:?}"))?;
-                    Ok(ArrayFormatter::try_new(col.as_ref(), &fmt)?)
-                })
-                .collect()
-        };
-        let key_cols = |names: &[String]| -> Vec<&dyn Array> {
-            names
-                .iter()
-                .filter_map(|n| batch.column_by_name(n).map(|c| c.as_ref()))
-                .collect()
-        };
-        let (row_fmt, col_fmt) = (keys(&spec.rows)?, keys(&spec.cols)?);
-        let (row_arr, col_arr) = (key_cols(&spec.rows), key_cols(&spec.cols));
-        let values: Option<Float64Array> = match &args.value {
-            Some(v) => {
-                let col = batch
-                    .column_by_name(v)
-                    .with_context(|| format!("no column {v:?}"))?;
-                let cast = arrow::compute::cast(col, &DataType::Float64)?;
-                Some(
-                    cast.as_any()
-                        .downcast_ref::<Float64Array>()
-                        .context("value column")?
-                        .clone(),
-                )
-            }
-            None => None,
-        };
-        let person = match &args.person {
-            Some(p) => {
-                let col = batch
-                    .column_by_name(p)
-                    .with_context(|| format!("no column {p:?}"))?;
-                Some((col.clone(), ArrayFormatter::try_new(col.as_ref(), &fmt)?))
-            }
-            None => None,
-        };
-        for i in 0..batch.num_rows() {
-            row_number += 1;
-            if row_arr.iter().chain(&col_arr).any(|a| a.is_null(i)) {
-                skipped += 1;
-                continue;
-            }
-            let unit = match &person {
-                Some((col, f)) => {
-                    if col.is_null(i) {
-                        bail!(
-                            "{}: row {row_number}: column {:?} (the person) is empty",
-                            path.display(),
-                            args.person.as_deref().unwrap_or_default()
-                        );
-                    }
-                    let mut h = std::hash::DefaultHasher::new();
-                    f.value(i).to_string().hash(&mut h);
-                    h.finish()
-                }
-                None => row_number,
-            };
-            let value = values
-                .as_ref()
-                .and_then(|v| (!v.is_null(i)).then(|| v.value(i)));
-            if value.is_some_and(|v| !v.is_finite()) {
-                bail!(
-                    "{}: row {row_number}: column {:?} is not a finite number",
-                    path.display(),
-                    args.value.as_deref().unwrap_or_default()
-                );
-            }
-            records.push(Record {
-                row: row_fmt.iter().map(|f| f.value(i).to_string()).collect(),
-                col: col_fmt.iter().map(|f| f.value(i).to_string()).collect(),
-                unit,
-                value,
-            });
-        }
-        bar.set_position(row_number);
+        skipped += hdh_workspace::microdata::add_records(&batch, &columns, &mut row, &mut records)
+            .map_err(at)?;
+        bar.set_position(row);
     }
     bar.finish_and_clear();
     Ok((records, skipped))

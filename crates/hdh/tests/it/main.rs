@@ -9,6 +9,7 @@ mod delivery;
 mod desk;
 mod hostile;
 mod lifecycle;
+mod output;
 mod path;
 mod sdc;
 mod store;

@@ -363,30 +363,63 @@ async fn whole_path(db: Db) {
         StatusCode::FORBIDDEN
     );
 
-    // 6. Release: row-level refused; small counts suppressed; checker decides.
-    let row_level = hub
+    // 6. Release: the hub computes the table from the microdata and checks
+    // each cell; two independent checkers review; members download.
+    let checker = hub.login("checker").await;
+    let checker2 = hub.login("checker2").await;
+    let rel = hub
         .post(
             Some(&researcher),
             &format!("/api/projects/{pid}/releases"),
-            json!({ "sql": "SELECT * FROM IR_BEN_R", "description": "all rows" }),
+            json!({ "description": "Persons by département" }),
         )
         .await;
-    assert_eq!(row_level.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        row_level.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("row-level")
-    );
-    let by_person = hub.post(Some(&researcher), &format!("/api/projects/{pid}/releases"), json!({ "sql": "SELECT BEN_NIR_PSA, count(*) AS n FROM ER_PRS_F GROUP BY BEN_NIR_PSA", "description": "per person" })).await;
+    assert_eq!(rel.status, StatusCode::CREATED, "{}", rel.body);
+    assert_eq!(rel.body["release"]["state"], "draft");
+    let rel_id = rel.body["release"]["id"].as_str().unwrap().to_string();
+    let files = format!("/api/releases/{rel_id}/files");
+    let table = |name: &str, sql: &str, agg: &str| {
+        json!({ "kind": "table", "name": name, "description": "Persons by département of residence",
+                "sql": sql, "rows": ["BEN_RES_DPT"], "agg": agg, "totals": true })
+    };
+    // Out of the project, row-level files and the maximum of a variable are refused.
+    let escape = hub
+        .post(
+            Some(&researcher),
+            &files,
+            table("t.csv", "SELECT * FROM OTHER_T", "count"),
+        )
+        .await;
+    assert_eq!(escape.status, StatusCode::FORBIDDEN, "{}", escape.body);
+    let parquet = hub
+        .post(
+            Some(&researcher),
+            &files,
+            table("rows.parquet", "SELECT BEN_RES_DPT FROM IR_BEN_R", "count"),
+        )
+        .await;
     assert_eq!(
-        by_person.status,
+        parquet.status,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "grouping by a person is row-level: {}",
-        by_person.body
+        "{}",
+        parquet.body
     );
-    let sql = "SELECT BEN_RES_DPT AS departement, count(*) AS persons FROM IR_BEN_R GROUP BY BEN_RES_DPT ORDER BY BEN_RES_DPT";
-    let truth = hub.query(&researcher, &pid, sql).await.body["result"]["rows"]
+    let max = hub
+        .post(
+            Some(&researcher),
+            &files,
+            table("max.csv", "SELECT BEN_RES_DPT FROM IR_BEN_R", "max"),
+        )
+        .await;
+    assert_eq!(max.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", max.body);
+    let truth = hub
+        .query(
+            &researcher,
+            &pid,
+            "SELECT BEN_RES_DPT, count(DISTINCT BEN_NIR_PSA) FROM IR_BEN_R GROUP BY BEN_RES_DPT",
+        )
+        .await
+        .body["result"]["rows"]
         .as_array()
         .unwrap()
         .clone();
@@ -394,93 +427,134 @@ async fn whole_path(db: Db) {
         .iter()
         .filter(|r| r[1].as_str().unwrap().parse::<u64>().unwrap() < 10)
         .count();
-    let big = truth.len() - small;
     assert!(
-        small > 0 && big > 0,
-        "the fixture has small and large cells: {truth:?}"
+        small > 0 && small < truth.len(),
+        "small and large cells: {truth:?}"
     );
-    let rel = hub
+    let added = hub
         .post(
             Some(&researcher),
-            &format!("/api/projects/{pid}/releases"),
-            json!({ "sql": sql, "description": "Persons by département" }),
+            &files,
+            table(
+                "by_dpt.csv",
+                "SELECT BEN_NIR_PSA, BEN_RES_DPT FROM IR_BEN_R",
+                "count",
+            ),
         )
         .await;
-    assert_eq!(rel.status, StatusCode::CREATED, "{}", rel.body);
-    let rel_id = rel.body["release"]["id"].as_str().unwrap().to_string();
-    assert_eq!(rel.body["release"]["state"], "pending_review");
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let cells = added.body["file"]["check"]["cells"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(
-        rel.body["release"]["check"]["report"]["roles"]["counts"],
-        json!(["persons"])
+        cells.len(),
+        truth.len() + 1,
+        "a cell per département and the total"
     );
+    let primary = cells.iter().filter(|c| c["outcome"] == "primary").count();
+    let secondary = cells.iter().filter(|c| c["outcome"] == "secondary").count();
     assert_eq!(
-        rel.body["release"]["check"]["report"]["suppressed"]
-            .as_array()
-            .unwrap()
-            .len(),
-        small,
-        "each small count is suppressed"
+        primary, small,
+        "each département under 10 persons is suppressed"
     );
-    // Not downloadable before approval; the requester cannot check; a checker can.
+    assert!(
+        secondary >= 1 || small > 1,
+        "a lone suppressed cell is protected from the total"
+    );
+    for c in &cells {
+        if c["outcome"] == "primary" {
+            assert_eq!(c["rules"], json!(["threshold"]), "{c}");
+            assert!(c["released"].is_null());
+        }
+    }
+    // Before release: no download; the author cannot review; a draft is not reviewed.
+    let file_url = format!("/api/releases/{rel_id}/files/by_dpt.csv");
     assert_eq!(
-        hub.get(
-            Some(&researcher),
-            &format!("/api/releases/{rel_id}/download")
-        )
-        .await
-        .status,
+        hub.get(Some(&researcher), &file_url).await.status,
         StatusCode::FORBIDDEN
     );
+    let approve = json!({ "files": [{ "file": "by_dpt.csv", "decision": "approve" }] });
+    let reviews = format!("/api/releases/{rel_id}/reviews");
     assert_eq!(
-        hub.post(
-            Some(&researcher),
-            &format!("/api/releases/{rel_id}/decision"),
-            json!({ "decision": "approve" })
-        )
-        .await
-        .status,
-        StatusCode::FORBIDDEN
-    );
-    let checker = hub.login("checker").await;
-    assert_eq!(
-        hub.post(
-            Some(&checker),
-            &format!("/api/releases/{rel_id}/decision"),
-            json!({ "decision": "refuse" })
-        )
-        .await
-        .status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "refusal needs a reason"
-    );
-    let ok = hub
-        .post(
-            Some(&checker),
-            &format!("/api/releases/{rel_id}/decision"),
-            json!({ "decision": "approve" }),
-        )
-        .await;
-    assert_eq!(ok.body["release"]["state"], "approved", "{}", ok.body);
-    assert_eq!(
-        hub.post(
-            Some(&checker),
-            &format!("/api/releases/{rel_id}/decision"),
-            json!({ "decision": "refuse", "reason": "late" })
-        )
-        .await
-        .status,
+        hub.post(Some(&checker), &reviews, approve.clone())
+            .await
+            .status,
         StatusCode::CONFLICT
     );
-    // Only members download.
+    let submitted = hub
+        .post(
+            Some(&researcher),
+            &format!("/api/releases/{rel_id}/submit"),
+            json!({}),
+        )
+        .await;
     assert_eq!(
-        hub.get(Some(&other), &format!("/api/releases/{rel_id}/download"))
+        submitted.body["release"]["state"], "submitted",
+        "{}",
+        submitted.body
+    );
+    assert_eq!(
+        hub.post(Some(&researcher), &reviews, approve.clone())
             .await
             .status,
         StatusCode::FORBIDDEN
     );
+    let no_comment = hub
+        .post(
+            Some(&checker),
+            &reviews,
+            json!({ "files": [{ "file": "by_dpt.csv", "decision": "return" }] }),
+        )
+        .await;
+    assert_eq!(
+        no_comment.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "returning needs a comment"
+    );
+    let first = hub.post(Some(&checker), &reviews, approve.clone()).await;
+    assert_eq!(
+        first.body["release"]["state"], "partially_reviewed",
+        "{}",
+        first.body
+    );
+    assert_eq!(
+        hub.post(
+            Some(&checker),
+            &format!("/api/releases/{rel_id}/release"),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::CONFLICT,
+        "one review is not enough"
+    );
+    let second = hub.post(Some(&checker2), &reviews, approve).await;
+    assert_eq!(
+        second.body["release"]["state"], "reviewed",
+        "{}",
+        second.body
+    );
+    let released = hub
+        .post(
+            Some(&checker2),
+            &format!("/api/releases/{rel_id}/release"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        released.body["release"]["state"], "released",
+        "{}",
+        released.body
+    );
+    // Only members download.
+    assert_eq!(
+        hub.get(Some(&other), &file_url).await.status,
+        StatusCode::FORBIDDEN
+    );
     let csv = hub
         .http
-        .get(hub.url(&format!("/api/releases/{rel_id}/download")))
+        .get(hub.url(&file_url))
         .bearer_auth(&researcher)
         .send()
         .await
@@ -488,7 +562,7 @@ async fn whole_path(db: Db) {
     assert_eq!(csv.status(), StatusCode::OK);
     let csv = csv.text().await.unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("departement,persons"));
+    assert_eq!(lines.next(), Some("BEN_RES_DPT,count"));
     let mut stars = 0;
     for l in lines {
         let n = l.rsplit(',').next().unwrap();
@@ -501,7 +575,7 @@ async fn whole_path(db: Db) {
             );
         }
     }
-    assert_eq!(stars, small);
+    assert_eq!(stars, primary + secondary);
 
     // Every page of the path renders for the roles that use it.
     let sec = hub.login("security").await;
@@ -573,8 +647,12 @@ async fn whole_path(db: Db) {
         "request.agree",
         "workspace.provision",
         "workspace.query",
-        "release.request",
-        "release.approve",
+        "release.create",
+        "release.file.add",
+        "release.submit",
+        "release.review",
+        "release.review",
+        "release.release",
         "release.download",
     ];
     let mut at = 0;
@@ -596,8 +674,8 @@ async fn whole_path(db: Db) {
         "the wrong-role submission is audited"
     );
     assert!(
-        denied.iter().any(|e| e["action"] == "release.request"),
-        "the row-level release is audited"
+        denied.iter().any(|e| e["action"] == "release.file.add"),
+        "the out-of-scope microdata is audited"
     );
     // No secret and no delivered identifier in the audit trail.
     let text = audit.body.to_string();
@@ -647,7 +725,7 @@ async fn whole_path(db: Db) {
     );
     assert_eq!(
         hub.http
-            .get(hub.url(&format!("/api/releases/{rel_id}/download")))
+            .get(hub.url(&file_url))
             .bearer_auth(&researcher)
             .send()
             .await
@@ -688,8 +766,10 @@ async fn openapi_lists_every_endpoint() {
         "/api/requests/{id}/actions",
         "/api/projects/{id}/query",
         "/api/projects/{id}/releases",
-        "/api/releases/{id}/decision",
-        "/api/releases/{id}/download",
+        "/api/releases/{id}/files",
+        "/api/releases/{id}/files/{file}",
+        "/api/releases/{id}/reviews",
+        "/api/releases/{id}/release",
         "/api/audit",
     ] {
         assert!(
@@ -834,8 +914,8 @@ async fn api_errors_use_one_json_envelope() {
     let r = hub
         .post(
             Some(&sec),
-            "/api/releases/x/decision",
-            json!({ "decision": "maybe" }),
+            "/api/releases/x/reviews",
+            json!({ "files": "maybe" }),
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -846,7 +926,7 @@ async fn api_errors_use_one_json_envelope() {
         assert!(login.get(code).is_some(), "login documents {code}");
     }
     assert!(
-        doc["paths"]["/api/releases/{id}/download"]["get"]["responses"]
+        doc["paths"]["/api/releases/{id}/files/{file}"]["get"]["responses"]
             .get("404")
             .is_some()
     );
@@ -854,84 +934,5 @@ async fn api_errors_use_one_json_envelope() {
         doc["paths"]["/api/requests"]["get"]["responses"]
             .get("401")
             .is_some()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_aggregates_not_by_person_can_be_released() {
-    let hub = start(Db::Sqlite).await;
-    let (_, pid) = hub
-        .authorised_project("researcher", scope(), ("2021-01-01", "2023-12-31"))
-        .await;
-    let r = hub.login("researcher").await;
-    let release = |sql: &'static str| {
-        let hub = &hub;
-        let r = r.clone();
-        let pid = pid.clone();
-        async move {
-            hub.post(
-                Some(&r),
-                &format!("/api/projects/{pid}/releases"),
-                json!({ "sql": sql, "description": "shape test" }),
-            )
-            .await
-        }
-    };
-    // Refused: rows, distinct rows, windows, anything grouped by a person, however disguised.
-    for sql in [
-        "SELECT BEN_SEX_COD FROM IR_BEN_R",
-        "SELECT DISTINCT BEN_RES_DPT FROM IR_BEN_R",
-        "SELECT BEN_RES_DPT, count(*) OVER (PARTITION BY BEN_RES_DPT) AS n FROM IR_BEN_R",
-        "SELECT BEN_NIR_PSA, sum(PRS_PAI_MNT) AS cost FROM ER_PRS_F GROUP BY BEN_NIR_PSA",
-        "SELECT upper(BEN_NIR_PSA) AS who, count(*) AS n FROM ER_PRS_F GROUP BY upper(BEN_NIR_PSA)",
-        "SELECT x.k, x.n FROM (SELECT BEN_NIR_PSA AS k, count(*) AS n FROM ER_PRS_F GROUP BY BEN_NIR_PSA) x",
-    ] {
-        let res = release(sql).await;
-        assert_eq!(
-            res.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{sql}: {}",
-            res.body
-        );
-    }
-    // Accepted, with the counts recognised through aliases, subqueries and HAVING.
-    for (sql, keys, counts) in [
-        (
-            "SELECT count(*) AS n FROM IR_BEN_R",
-            json!([]),
-            json!(["n"]),
-        ),
-        (
-            "SELECT BEN_SEX_COD AS sex, count(DISTINCT BEN_NIR_PSA) AS persons, avg(CASE WHEN BEN_RES_DPT = '075' THEN 1.0 ELSE 0.0 END) AS share FROM IR_BEN_R GROUP BY BEN_SEX_COD",
-            json!(["sex"]),
-            json!(["persons"]),
-        ),
-        (
-            "SELECT d, n FROM (SELECT BEN_RES_DPT AS d, count(*) AS n FROM IR_BEN_R GROUP BY BEN_RES_DPT HAVING count(*) > 0) t ORDER BY n DESC",
-            json!(["d"]),
-            json!(["n"]),
-        ),
-    ] {
-        let res = release(sql).await;
-        assert_eq!(res.status, StatusCode::CREATED, "{sql}: {}", res.body);
-        assert_eq!(
-            res.body["release"]["check"]["report"]["roles"]["group_keys"], keys,
-            "{sql}"
-        );
-        assert_eq!(
-            res.body["release"]["check"]["report"]["roles"]["counts"], counts,
-            "{sql}"
-        );
-    }
-    // An aggregate without a count goes to the checker with a warning.
-    let res =
-        release("SELECT BEN_RES_DPT, avg(BEN_SEX_COD) AS m FROM IR_BEN_R GROUP BY BEN_RES_DPT")
-            .await;
-    assert_eq!(res.status, StatusCode::CREATED);
-    assert!(
-        res.body["release"]["check"]["report"]["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("no count column")
     );
 }
