@@ -32,7 +32,7 @@ say "catalogue: the demo dataset and its tables"
 curl -sf "$HUB/api/datasets/snds-demo" | jq -r '.tables[] | "\(.table_name)\t\(.row_count) rows\t\(.description)"'
 
 R=$(login researcher); S=$(login secretariat); C=$(login committee); A=$(login authority)
-K=$(login checker); K2=$(login checker2); SEC=$(login security)
+K=$(login checker); K2=$(login checker2); SEC=$(login security); P=$(login producer)
 
 say "researcher: an access request for two tables, exact columns, 2022"
 REQ=$(call "$R" POST /api/requests '{
@@ -43,14 +43,27 @@ REQ=$(call "$R" POST /api/requests '{
     {"dataset_id": "snds-demo", "table": "IR_BEN_R", "columns": ["BEN_NIR_PSA", "BEN_SEX_COD", "BEN_RES_DPT"]},
     {"dataset_id": "snds-demo", "table": "ER_PRS_F", "columns": ["BEN_NIR_PSA", "EXE_SOI_DTD", "PRS_PAI_MNT"]}
   ],
-  "period_start": "2022-01-01", "period_end": "2022-12-31", "duration_months": 24}' | jq -r .request.id)
+  "period_start": "2022-01-01", "period_end": "2022-12-31", "duration_months": 24,
+  "details": {"summary_public": "Persons and claims by département.", "organisation": "CHU de Bordeaux",
+              "methodology": "Descriptive statistics.", "expected_results": "A report.",
+              "funding": "none", "conflicts_of_interest": "none"}}' | jq -r .request.id)
 echo "request $REQ"
 call "$R" POST "/api/requests/$REQ/actions" '{"action":"submit"}' | jq -r '"state: \(.request.state)"'
 
-say "secretariat, committee, authority approve"
+say "secretariat checks completeness, assigns the committee; committee declares, gives its opinion; authority authorises; producer agrees"
 call "$S" POST "/api/requests/$REQ/actions" '{"action":"approve"}' | jq -r '"state: \(.request.state)"'
-call "$C" POST "/api/requests/$REQ/actions" '{"action":"approve"}' | jq -r '"state: \(.request.state)"'
-PROJECT=$(call "$A" POST "/api/requests/$REQ/actions" '{"action":"approve"}' | jq -r .project.id)
+call "$S" POST "/api/requests/$REQ/reviewers" '{"username":"committee"}' >/dev/null
+call "$C" POST "/api/requests/$REQ/interests" '{"conflict":false}' >/dev/null
+call "$C" POST "/api/requests/$REQ/actions" '{"action":"opinion","opinion":"favourable","reason":"Sound protocol."}' | jq -r '"state: \(.request.state)"'
+call "$A" POST "/api/requests/$REQ/actions" '{"action":"authorise","reference":"DR-2026-001"}' | jq -r '"state: \(.request.state)"'
+call "$P" POST "/api/requests/$REQ/actions" '{"action":"agree","dataset":"snds-demo"}' | jq -r '"state: \(.request.state)"'
+echo "waiting for the workspace to be built"
+for _ in $(seq 1 300); do
+  STATE=$(call "$R" GET "/api/requests/$REQ" | jq -r .request.state)
+  [ "$STATE" = active ] && break
+  sleep 1
+done
+PROJECT=$(call "$R" GET "/api/requests/$REQ" | jq -r .project.id)
 echo "project $PROJECT"
 call "$R" GET "/api/requests/$REQ" | jq -r '.history[] | "\(.seq). \(.action) by \(.role): \(.from_state) -> \(.to_state)"'
 

@@ -750,7 +750,7 @@ async fn recheck(
             .map_err(|e: hdh_release::TableError| AppError::unprocessable(e.to_string()))?;
         let spec = TableSpec {
             name: f.id.clone(),
-            population: input.sql.split_whitespace().collect::<Vec<_>>().join(" "),
+            population: String::new(),
             rows: input.rows.clone(),
             cols: input.cols.clone(),
             value: input.value.clone().filter(|_| agg.is_magnitude()),
@@ -799,6 +799,12 @@ async fn recheck(
         if skipped > 0 {
             note.push(format!("{skipped} records with an empty key left out"));
         }
+        // Tables over the same records relate (a margin of one is a cell of
+        // the other), however their queries are written.
+        let spec = TableSpec {
+            population: population_of(&records),
+            ..spec
+        };
         let table = hdh_release::table::build(&spec, &records)
             .map_err(|e| AppError::unprocessable(e.to_string()))?;
         tables.push(table);
@@ -847,6 +853,20 @@ async fn recheck(
         summary,
         footprints: verdict.footprints,
     })
+}
+
+/// What identifies a table's population: its units and its records (the
+/// SHA-256 of the sorted distinct units and the record count).
+fn population_of(records: &[hdh_release::Record]) -> String {
+    let mut units: Vec<u64> = records.iter().map(|r| r.unit).collect();
+    units.sort_unstable();
+    units.dedup();
+    let mut h = Sha256::new();
+    for u in &units {
+        h.update(u.to_be_bytes());
+    }
+    h.update((records.len() as u64).to_be_bytes());
+    hex::encode(h.finalize())
 }
 
 /// The table as it leaves: one line per cell, its variables' levels
@@ -1281,6 +1301,32 @@ pub async fn file(
         )
         .await?;
     Ok((f, bytes.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(unit: u64) -> hdh_release::Record {
+        hdh_release::Record {
+            row: vec!["a".into()],
+            col: vec![],
+            unit,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn a_population_is_its_records_however_the_query_is_written() {
+        let a = [rec(1), rec(2), rec(2), rec(3)];
+        let b = [rec(3), rec(2), rec(1), rec(2)];
+        assert_eq!(population_of(&a), population_of(&b));
+        assert_ne!(population_of(&a), population_of(&a[..3]), "a record fewer");
+        assert_ne!(
+            population_of(&a),
+            population_of(&[rec(1), rec(2), rec(4), rec(4)])
+        );
+    }
 }
 
 /// A release file as an HTTP answer: typed by what it is, never sniffed,
