@@ -1303,6 +1303,30 @@ pub async fn file(
     Ok((f, bytes.to_vec()))
 }
 
+/// A release file as an HTTP answer: typed by what it is, never sniffed,
+/// sandboxed if a browser opens it (an SVG cannot run anything).
+pub fn file_response(f: ReleaseFile, bytes: Vec<u8>, attachment: bool) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let disposition = if attachment { "attachment" } else { "inline" };
+    (
+        [
+            (header::CONTENT_TYPE, f.media_type.clone()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("{disposition}; filename=\"{}\"", f.name),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1327,28 +1351,4 @@ mod tests {
             population_of(&[rec(1), rec(2), rec(4), rec(4)])
         );
     }
-}
-
-/// A release file as an HTTP answer: typed by what it is, never sniffed,
-/// sandboxed if a browser opens it (an SVG cannot run anything).
-pub fn file_response(f: ReleaseFile, bytes: Vec<u8>, attachment: bool) -> axum::response::Response {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let disposition = if attachment { "attachment" } else { "inline" };
-    (
-        [
-            (header::CONTENT_TYPE, f.media_type.clone()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("{disposition}; filename=\"{}\"", f.name),
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; sandbox".to_string(),
-            ),
-        ],
-        bytes,
-    )
-        .into_response()
 }
