@@ -32,7 +32,11 @@ pub struct CellRef {
 #[derive(Debug, Clone)]
 pub struct Var {
     pub measure: String,
+    /// The population as named in the first table showing it (for messages).
     pub conditions: Vec<(String, String)>,
+    /// The population by variable identity (`Table::variables`) and level,
+    /// sorted: what relates cells across tables.
+    pub key: Vec<(String, String)>,
     pub cells: Vec<CellRef>,
     /// What suppressing it costs (its count or absolute sum, plus one).
     pub cost: f64,
@@ -65,7 +69,20 @@ pub fn lattice(tables: &[Table]) -> Lattice {
         let m = measure(t);
         let mut ids = Vec::new();
         for (ci, c) in t.cells.iter().enumerate() {
-            let key = (m.clone(), c.conditions.clone());
+            let mut by_identity: Vec<(String, String)> = c
+                .conditions
+                .iter()
+                .map(|(name, level)| {
+                    let id = t
+                        .variables
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| name.clone());
+                    (id, level.clone())
+                })
+                .collect();
+            by_identity.sort();
+            let key = (m.clone(), by_identity.clone());
             let cost = match t.spec.agg {
                 Agg::Count => c.records as f64,
                 _ => c.sum.abs(),
@@ -74,6 +91,7 @@ pub fn lattice(tables: &[Table]) -> Lattice {
                 vars.push(Var {
                     measure: m.clone(),
                     conditions: c.conditions.clone(),
+                    key: by_identity.clone(),
                     cells: Vec::new(),
                     cost,
                 });
@@ -126,12 +144,12 @@ pub fn lattice(tables: &[Table]) -> Lattice {
     type Finer<'a> = HashMap<(&'a str, Vec<(String, String)>, &'a str), Vec<(usize, &'a str)>>;
     let mut finer: Finer = HashMap::new();
     for (id, v) in vars.iter().enumerate() {
-        for (k, (name, level)) in v.conditions.iter().enumerate() {
+        for (k, (name, level)) in v.key.iter().enumerate() {
             universe
                 .entry((v.measure.as_str(), name.as_str()))
                 .or_default()
                 .insert(level.as_str());
-            let mut rest = v.conditions.clone();
+            let mut rest = v.key.clone();
             rest.remove(k);
             finer
                 .entry((v.measure.as_str(), rest, name.as_str()))
@@ -144,10 +162,10 @@ pub fn lattice(tables: &[Table]) -> Lattice {
             .keys()
             .filter(|(m, _)| *m == v.measure)
             .map(|(_, n)| *n)
-            .filter(|n| !v.conditions.iter().any(|(c, _)| c == n))
+            .filter(|n| !v.key.iter().any(|(c, _)| c == n))
             .collect();
         for name in names {
-            let Some(parts) = finer.get(&(v.measure.as_str(), v.conditions.clone(), name)) else {
+            let Some(parts) = finer.get(&(v.measure.as_str(), v.key.clone(), name)) else {
                 continue;
             };
             let levels: BTreeSet<&str> = parts.iter().map(|(_, l)| *l).collect();

@@ -133,6 +133,11 @@ pub struct Table {
     pub col_levels: Vec<Vec<String>>,
     /// Row-major; margins last in each row and as the last row when shown.
     pub cells: Vec<Cell>,
+    /// Each row and column variable's identity: a hash of its values with
+    /// their units over the population. Two tables that name the same
+    /// column differently (`AS dpt`) share it; a column recoded under the
+    /// same name does not.
+    pub variables: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -308,10 +313,38 @@ pub fn build(spec: &TableSpec, records: &[Record]) -> Result<Table, TableError> 
             c
         })
         .collect();
+    let variables = spec
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(k, name)| (name.clone(), identity(spec, records, |r| &r.row[k])))
+        .chain(
+            spec.cols
+                .iter()
+                .enumerate()
+                .map(|(k, name)| (name.clone(), identity(spec, records, |r| &r.col[k]))),
+        )
+        .collect();
     Ok(Table {
         spec: spec.clone(),
         row_levels,
         col_levels,
         cells,
+        variables,
     })
+}
+
+/// A variable's identity over the table's population: its (unit, value)
+/// pairs, sorted, hashed with the population (in-process only).
+fn identity(spec: &TableSpec, records: &[Record], value: impl Fn(&Record) -> &String) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut pairs: Vec<(u64, &str)> = records
+        .iter()
+        .map(|r| (r.unit, value(r).as_str()))
+        .collect();
+    pairs.sort_unstable();
+    let mut h = std::hash::DefaultHasher::new();
+    spec.population.hash(&mut h);
+    pairs.hash(&mut h);
+    format!("{:016x}", h.finish())
 }

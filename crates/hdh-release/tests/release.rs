@@ -40,7 +40,9 @@ fn spec(
 
 fn key(p: &Person, var: &str) -> String {
     match var {
-        "dpt" => p.dpt.to_string(),
+        "dpt" | "departement" => p.dpt.to_string(),
+        // A recoding that keeps the name's look but not its values.
+        "dpt_recoded" => if p.dpt == "48" { "75" } else { p.dpt }.to_string(),
         "sex" => p.sex.to_string(),
         "age_group" => if p.age >= 65 { "65+" } else { "<65" }.to_string(),
         _ => panic!("unknown variable {var}"),
@@ -371,6 +373,64 @@ fn a_table_that_is_the_margin_of_another_is_suppressed_with_it() {
         Vec::<String>::new(),
         "{v:#?}"
     );
+}
+
+#[test]
+fn a_renamed_variable_still_relates_the_tables() {
+    // A: département × three categories without totals; B: the same column
+    // named `departement`, with its total. A(48, 1) = 4 is hidden; without
+    // the relation, B(48) − A(48, 2) − A(48, 3) would give it back (and no
+    // two cells are a few persons apart, so differencing alone would not
+    // catch it).
+    let mut people = group(0, 40, "75", "1");
+    people.extend(group(100, 35, "75", "2"));
+    people.extend(group(200, 30, "75", "3"));
+    people.extend(group(300, 4, "48", "1"));
+    people.extend(group(400, 22, "48", "2"));
+    people.extend(group(500, 30, "48", "3"));
+    let a = tab(
+        &people,
+        spec("A", &["dpt"], &["sex"], None, Agg::Count, false),
+    );
+    let b = tab(
+        &people,
+        spec("B", &["departement"], &[], None, Agg::Count, true),
+    );
+    assert_eq!(a.variables["dpt"], b.variables["departement"]);
+    let v = check_release(&[a, b], &Rules::default(), &[]);
+    assert!(
+        v.tables
+            .iter()
+            .flat_map(|t| &t.cells)
+            .all(|c| !c.rules.contains(&Rule::Differencing))
+    );
+    let mut eqs = Vec::new();
+    for d in ["75", "48"] {
+        eqs.push(vec![
+            (format!("A{d}/1"), 1.0),
+            (format!("A{d}/2"), 1.0),
+            (format!("A{d}/3"), 1.0),
+            (format!("B{d}/"), -1.0),
+        ]);
+    }
+    eqs.extend(margin_equations(&v, 1, "B"));
+    let mut names = hidden_names(&v, 0, "A");
+    names.extend(hidden_names(&v, 1, "B"));
+    assert_eq!(
+        recomputable(&v, &eqs, &names),
+        Vec::<String>::new(),
+        "{v:#?}"
+    );
+    // A recoded column under another name is another variable.
+    let c = tab(
+        &people,
+        spec("C", &["dpt_recoded"], &[], None, Agg::Count, false),
+    );
+    let a = tab(
+        &people,
+        spec("A", &["dpt"], &["sex"], None, Agg::Count, false),
+    );
+    assert_ne!(a.variables["dpt"], c.variables["dpt_recoded"]);
 }
 
 #[test]

@@ -1153,16 +1153,8 @@ pub async fn view(state: &AppState, caller: &Caller, id: &str) -> Result<Release
         .store
         .is_member(&r.project_id, &caller.user.id)
         .await?;
-    if !(member || caller.has(Role::Checker)) {
-        return Err(deny(
-            state,
-            caller,
-            "release.view",
-            "release",
-            Some(id),
-            "not a member of this project nor an output checker".into(),
-        )
-        .await);
+    if let Some(why) = outsider(member, caller, &r) {
+        return Err(deny(state, caller, "release.view", "release", Some(id), why).await);
     }
     let files = state.store.release_files(id).await?;
     let reviews = state.store.release_reviews(id).await?;
@@ -1230,6 +1222,20 @@ pub async fn view(state: &AppState, caller: &Caller, id: &str) -> Result<Release
     })
 }
 
+/// Why the caller may not read a release: project members may, output
+/// checkers once it was submitted (a draft is the author's work in progress).
+fn outsider(member: bool, caller: &Caller, r: &ReleaseRequest) -> Option<String> {
+    if member {
+        None
+    } else if !caller.has(Role::Checker) {
+        Some("not a member of this project nor an output checker".into())
+    } else if r.state == ReleaseState::Draft {
+        Some("this release is a draft: checkers see it once submitted".into())
+    } else {
+        None
+    }
+}
+
 /// The output checkers' queue: every release past its draft.
 pub async fn queue(state: &AppState, caller: &Caller) -> Result<Vec<ReleaseRequest>, AppError> {
     if !caller.has(Role::Checker) {
@@ -1267,8 +1273,7 @@ pub async fn file(
         "release.download"
     };
     let refusal = if preview {
-        (!(member || caller.has(Role::Checker)))
-            .then(|| "not a member of this project nor an output checker".to_string())
+        outsider(member, caller, &r)
     } else if !member {
         Some("only the project's members can download its releases".to_string())
     } else if r.state != ReleaseState::Released {

@@ -146,6 +146,13 @@ async fn output_control_through_the_api() {
     // A first release: patients by sex, and amounts paid by sex with one
     // dominant contributor (a sum over the claims of each person).
     let first = desk.draft("Patients and amounts by sex").await;
+    assert_eq!(
+        hub.get(Some(&desk.checker), &format!("/api/releases/{first}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "a draft is the author's until submitted"
+    );
     let counts = desk
         .add(
             &first,
