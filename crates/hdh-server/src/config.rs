@@ -17,6 +17,8 @@ pub struct Config {
     pub disclosure: hdh_release::RuleSet,
     /// Independent output checkers who must approve a release.
     pub release_reviews_required: usize,
+    /// How often the audit log's head is signed (when it grew).
+    pub audit_checkpoint_every: std::time::Duration,
     pub max_upload_bytes: usize,
     /// Rows a console query may return to the page.
     pub max_result_rows: usize,
@@ -108,6 +110,7 @@ impl Config {
             release_threshold: 10,
             disclosure: hdh_release::RuleSet::default(),
             release_reviews_required: 2,
+            audit_checkpoint_every: std::time::Duration::from_secs(60),
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
             project_concurrent_queries: 4,

@@ -4,6 +4,7 @@
 //! the server and write its audit event in the same transaction as the change.
 
 pub mod api;
+pub mod audit_log;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub store: Store,
     pub lake: Lake,
     pub secret: Arc<HubSecret>,
+    /// Signs the audit log's checkpoints (`audit_log`).
+    pub audit_key: Arc<ed25519_dalek::SigningKey>,
     pub config: Arc<Config>,
     pub templates: Arc<minijinja::Environment<'static>>,
     /// Full-text index of the catalogue (derived from the store; see
@@ -76,6 +79,7 @@ impl AppState {
         let lake = Lake::open_local(&config.data_dir.join("lake"))?;
         lake.clean_staging().await?;
         let secret = config::load_or_create_secret(&config.data_dir)?;
+        let audit_key = audit_log::load_or_create_key(&config.data_dir)?;
         let templates =
             pages::templates().map_err(|e| AppError::internal(format!("page template: {e:#}")))?;
         let search = open_search_index(&config.data_dir.join("search"))?;
@@ -84,6 +88,7 @@ impl AppState {
             store,
             lake,
             secret: Arc::new(secret),
+            audit_key: Arc::new(audit_key),
             config: Arc::new(config),
             templates: Arc::new(templates),
             search,
@@ -217,6 +222,7 @@ pub async fn serve_until(
     if let Err(e) = provisioning::recover(&state).await {
         tracing::error!("recovering provisioning jobs: {}", e.message);
     }
+    audit_log::spawn_checkpoints(state.clone(), state.config.audit_checkpoint_every);
     let app = router(state);
     axum::serve(
         listener,

@@ -21,6 +21,10 @@ use std::collections::BTreeSet;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/registry.json", get(registry_json))
+        .route(
+            "/audit/checkpoints.json",
+            get(crate::audit_log::checkpoints_json),
+        )
         .route("/registry.csv", get(registry_csv))
         .route("/registry.atom", get(registry_atom))
 }

@@ -10,6 +10,7 @@
 //! least one audit event was written in it, so that no change can be recorded
 //! without its audit event (and the other way round).
 
+mod audit_chain;
 mod catalog;
 mod delivery;
 mod desk;
@@ -101,7 +102,9 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        store.chain_existing().await?;
+        Ok(store)
     }
 
     /// The embedded default: a SQLite file.
@@ -147,24 +150,38 @@ impl Tx {
         &mut self.tx
     }
 
+    /// Appends an event to the audit chain, in this transaction: the
+    /// chain's head row is updated first (its lock orders concurrent
+    /// writers), the event is sealed after the head's hash.
     pub async fn audit(&mut self, e: &AuditEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(now())
-        .bind(e.actor_id.clone())
-        .bind(e.actor_name.clone())
-        .bind(e.role.clone())
-        .bind(e.action.clone())
-        .bind(e.object_type.clone())
-        .bind(e.object_id.clone())
-        .bind(e.project_id.clone())
-        .bind(e.outcome.as_str())
-        .bind(e.client_addr.clone())
-        .bind(e.details.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        let head =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let seq: i64 = head.try_get("seq")?;
+        let prev: String = head.try_get("hash")?;
+        let entry = hdh_audit::Entry {
+            seq,
+            at: now(),
+            actor_id: e.actor_id.clone(),
+            actor_name: e.actor_name.clone(),
+            role: e.role.clone(),
+            action: e.action.clone(),
+            object_type: e.object_type.clone(),
+            object_id: e.object_id.clone(),
+            project_id: e.project_id.clone(),
+            outcome: e.outcome.as_str().to_string(),
+            client_addr: e.client_addr.clone(),
+            details: e.details.to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+        .seal(&prev);
+        insert_entry(&mut self.tx, &entry).await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(entry.hash.clone())
+            .execute(&mut *self.tx)
+            .await?;
         self.audited = true;
         Ok(())
     }
@@ -182,6 +199,30 @@ impl Tx {
         self.tx.rollback().await?;
         Ok(())
     }
+}
+
+async fn insert_entry(conn: &mut sqlx::AnyConnection, e: &hdh_audit::Entry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(e.seq)
+    .bind(e.at.clone())
+    .bind(e.actor_id.clone())
+    .bind(e.actor_name.clone())
+    .bind(e.role.clone())
+    .bind(e.action.clone())
+    .bind(e.object_type.clone())
+    .bind(e.object_id.clone())
+    .bind(e.project_id.clone())
+    .bind(e.outcome.clone())
+    .bind(e.client_addr.clone())
+    .bind(e.details.clone())
+    .bind(e.prev_hash.clone())
+    .bind(e.hash.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Filters of the audit page.

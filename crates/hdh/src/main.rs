@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 mod producer;
 
+mod audit;
 mod ops;
 mod sdc;
 
@@ -237,6 +238,11 @@ enum Command {
     Producer {
         #[command(subcommand)]
         command: producer::ProducerCommand,
+    },
+    /// The tamper-evident audit log: export with signed checkpoints, verify without the hub.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Statistical disclosure control: the hub's output checker on a file.
     Sdc {
@@ -546,6 +552,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys { command } => ops::keys(command).await,
         Command::Opposition { command } => ops::opposition(command).await,
         Command::Sdc { command } => sdc::run(command),
+        Command::Audit { command } => audit::run(command).await,
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },
         } => {

@@ -1,0 +1,254 @@
+//! The audit log is a hash chain with signed checkpoints: tampering by
+//! direct SQL (edit a field, delete a row, insert a row, swap two rows,
+//! truncate the tail) is found by `hdh audit verify` on an export, every
+//! time, on SQLite and PostgreSQL; the untouched log verifies clean.
+
+use crate::support::{Db, Hub, start};
+use hdh_audit::Entry;
+use std::process::Command;
+
+fn hdh(args: &[String]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hdh"))
+        .args(args)
+        .output()
+        .expect("run hdh")
+}
+
+fn store_args(hub: &Hub) -> Vec<String> {
+    let mut a = vec![
+        "--data-dir".to_string(),
+        hub.data_dir().display().to_string(),
+    ];
+    if let Some(url) = &hub.database_url {
+        a.push("--database-url".into());
+        a.push(url.clone());
+    }
+    a
+}
+
+/// Exports the whole log to `path`.
+fn export(hub: &Hub, path: &std::path::Path) {
+    let mut args = vec!["audit".to_string(), "export".into()];
+    args.extend(store_args(hub));
+    args.extend(["--out".to_string(), path.display().to_string()]);
+    let out = hdh(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `hdh audit verify`: (success, standard output).
+fn verify(path: &std::path::Path, key: &str, witness: Option<&std::path::Path>) -> (bool, String) {
+    let mut args = vec![
+        "audit".to_string(),
+        "verify".into(),
+        path.display().to_string(),
+        "--public-key".into(),
+        key.to_string(),
+    ];
+    if let Some(w) = witness {
+        args.extend(["--witness".to_string(), w.display().to_string()]);
+    }
+    let out = hdh(&args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn exec(hub: &Hub, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(hub.state.store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn insert(hub: &Hub, e: &Entry) {
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(e.seq)
+    .bind(e.at.clone())
+    .bind(e.actor_id.clone())
+    .bind(e.actor_name.clone())
+    .bind(e.role.clone())
+    .bind(e.action.clone())
+    .bind(e.object_type.clone())
+    .bind(e.object_id.clone())
+    .bind(e.project_id.clone())
+    .bind(e.outcome.clone())
+    .bind(e.client_addr.clone())
+    .bind(e.details.clone())
+    .bind(e.prev_hash.clone())
+    .bind(e.hash.clone())
+    .execute(hub.state.store.pool())
+    .await
+    .unwrap();
+}
+
+/// Puts the log back as it was.
+async fn restore(hub: &Hub, snapshot: &[Entry]) {
+    exec(hub, "DELETE FROM audit_events").await;
+    for e in snapshot {
+        insert(hub, e).await;
+    }
+}
+
+async fn tampering_is_detected(db: Db) {
+    let hub = start(db).await;
+    for u in ["researcher", "checker", "security", "researcher"] {
+        hub.login(u).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["audit".to_string(), "public-key".into()];
+    args.extend(store_args(&hub));
+    let out = hdh(&args);
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    // The untouched log verifies; its export is also a witness's copy.
+    let clean = dir.path().join("clean.jsonl");
+    export(&hub, &clean);
+    let (ok, text) = verify(&clean, &key, None);
+    assert!(ok, "{text}");
+    let (head, _) = hub.state.store.audit_head().await.unwrap();
+    assert!(
+        head >= 8,
+        "the seeded hub and the sign-ins left events: {head}"
+    );
+    let snapshot = hub.state.store.audit_entries(1, head).await.unwrap();
+    let tampered = dir.path().join("tampered.jsonl");
+    let mid = head / 2;
+
+    // Edit a field.
+    exec(
+        &hub,
+        &format!("UPDATE audit_events SET actor_name = 'nobody' WHERE seq = {mid}"),
+    )
+    .await;
+    export(&hub, &tampered);
+    let (ok, text) = verify(&tampered, &key, None);
+    assert!(
+        !ok && text.contains(&format!(
+            "entry {mid}: its content does not match its hash (changed)"
+        )),
+        "{text}"
+    );
+    restore(&hub, &snapshot).await;
+
+    // Delete a row.
+    exec(&hub, &format!("DELETE FROM audit_events WHERE seq = {mid}")).await;
+    export(&hub, &tampered);
+    let (ok, text) = verify(&tampered, &key, None);
+    assert!(!ok && text.contains("(deleted)"), "{text}");
+    restore(&hub, &snapshot).await;
+
+    // Insert a row: the later ones renumbered to make room, the forged one
+    // sealed after its predecessor.
+    exec(&hub, "DELETE FROM audit_events").await;
+    let forged = Entry {
+        seq: mid,
+        action: "audit.view".into(),
+        ..snapshot[(mid - 2) as usize].clone()
+    }
+    .seal(&snapshot[(mid - 2) as usize].hash);
+    for e in &snapshot {
+        let mut e = e.clone();
+        if e.seq >= mid {
+            e.seq += 1;
+        }
+        insert(&hub, &e).await;
+    }
+    insert(&hub, &forged).await;
+    export(&hub, &tampered);
+    let (ok, text) = verify(&tampered, &key, None);
+    assert!(!ok && text.contains("TAMPERED"), "{text}");
+    restore(&hub, &snapshot).await;
+
+    // Swap two rows (their contents, keeping the sequence numbers).
+    exec(&hub, "DELETE FROM audit_events").await;
+    for e in &snapshot {
+        let mut e = e.clone();
+        if e.seq == mid || e.seq == mid + 1 {
+            let other = &snapshot[(if e.seq == mid { mid } else { mid - 1 }) as usize];
+            e = Entry {
+                seq: e.seq,
+                ..other.clone()
+            };
+        }
+        insert(&hub, &e).await;
+    }
+    export(&hub, &tampered);
+    let (ok, text) = verify(&tampered, &key, None);
+    assert!(!ok && text.contains("TAMPERED"), "{text}");
+    restore(&hub, &snapshot).await;
+
+    // Truncate the tail, with the checkpoints that named it: the witness's
+    // copy of the clean export still does.
+    exec(
+        &hub,
+        &format!("DELETE FROM audit_events WHERE seq > {}", head - 3),
+    )
+    .await;
+    exec(
+        &hub,
+        &format!("DELETE FROM audit_checkpoints WHERE seq > {}", head - 3),
+    )
+    .await;
+    export(&hub, &tampered);
+    let (_, text) = verify(&tampered, &key, None);
+    assert!(
+        !text.contains("TAMPERED"),
+        "without a witness a clean cut is consistent: {text}"
+    );
+    let (ok, text) = verify(&tampered, &key, Some(&clean));
+    assert!(!ok && text.contains("(truncated)"), "{text}");
+    restore(&hub, &snapshot).await;
+
+    // Put back as it was, the log verifies again.
+    export(&hub, &tampered);
+    let (ok, text) = verify(&tampered, &key, Some(&clean));
+    assert!(ok, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected_sqlite() {
+    tampering_is_detected(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_detected_postgres() {
+    tampering_is_detected(Db::Postgres).await;
+}
+
+/// Events written by concurrent transactions form one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_keep_one_chain() {
+    let hub = start(Db::Postgres).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = hub.state.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                store
+                    .audit(&hdh_model::AuditEvent::new(
+                        format!("test.burst.{i}.{j}"),
+                        "test",
+                    ))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (head, _) = hub.state.store.audit_head().await.unwrap();
+    let entries = hub.state.store.audit_entries(1, head).await.unwrap();
+    let key = hub.state.audit_key.verifying_key();
+    let report = hdh_audit::verify(&entries, &[], &[], &key, Some(hdh_audit::GENESIS));
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.entries as i64, head);
+}
