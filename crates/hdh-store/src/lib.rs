@@ -127,7 +127,10 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx, audited: false })
+        Ok(Tx {
+            tx,
+            pending: Vec::new(),
+        })
     }
 
     /// Writes one audit event in a transaction of its own (for actions that
@@ -142,7 +145,8 @@ impl Store {
 /// A store transaction that must carry at least one audit event to commit.
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    audited: bool,
+    /// Events to chain at commit.
+    pending: Vec<AuditEvent>,
 }
 
 impl Tx {
@@ -150,10 +154,18 @@ impl Tx {
         &mut self.tx
     }
 
-    /// Appends an event to the audit chain, in this transaction: the
-    /// chain's head row is updated first (its lock orders concurrent
-    /// writers), the event is sealed after the head's hash.
+    /// Records an audit event of this transaction. Events are appended to
+    /// the audit chain (`hdh_audit`) as the transaction's last statements,
+    /// at commit: the chain's head row is locked last and for the shortest
+    /// time, so transactions never wait on each other in another order.
     pub async fn audit(&mut self, e: &AuditEvent) -> Result<()> {
+        self.pending.push(e.clone());
+        Ok(())
+    }
+
+    /// Appends one event after the chain's head (whose row lock orders
+    /// concurrent writers on PostgreSQL; SQLite's write lock does the same).
+    async fn append(&mut self, e: &AuditEvent) -> Result<()> {
         let head =
             sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
                 .fetch_one(&mut *self.tx)
@@ -182,14 +194,16 @@ impl Tx {
             .bind(entry.hash.clone())
             .execute(&mut *self.tx)
             .await?;
-        self.audited = true;
         Ok(())
     }
 
-    pub async fn commit(self) -> Result<()> {
-        if !self.audited {
+    pub async fn commit(mut self) -> Result<()> {
+        if self.pending.is_empty() {
             self.tx.rollback().await?;
             return Err(StoreError::UnauditedChange);
+        }
+        for e in std::mem::take(&mut self.pending) {
+            self.append(&e).await?;
         }
         self.tx.commit().await?;
         Ok(())
