@@ -230,3 +230,27 @@ fn messages_say_what_happened() {
             .contains("truncated")
     );
 }
+
+#[test]
+fn the_canonical_encoding_is_a_compact_json_array() {
+    let (e, _) = chain(3, 5);
+    let mut buf = Vec::new();
+    e[2].canonical(&mut buf);
+    let expected = serde_json::json!([
+        FORMAT,
+        e[2].seq,
+        e[2].at,
+        e[2].actor_id,
+        e[2].actor_name,
+        e[2].role,
+        e[2].action,
+        e[2].object_type,
+        e[2].object_id,
+        e[2].project_id,
+        e[2].outcome,
+        e[2].client_addr,
+        e[2].details,
+        e[2].prev_hash,
+    ]);
+    assert_eq!(String::from_utf8(buf).unwrap(), expected.to_string());
+}

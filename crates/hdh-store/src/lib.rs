@@ -47,6 +47,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("password hashing failed: {0}")]
     Password(String),
+    #[error("the audit log could not record the event: {0}")]
+    AuditWrite(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -59,6 +61,8 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Standalone audit events on their way to the group commit.
+    appender: tokio::sync::mpsc::UnboundedSender<Appended>,
     pool: AnyPool,
     backend: Backend,
 }
@@ -102,8 +106,14 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let store = Store { pool, backend };
+        let (appender, queue) = tokio::sync::mpsc::unbounded_channel();
+        let store = Store {
+            appender,
+            pool,
+            backend,
+        };
         store.chain_existing().await?;
+        tokio::spawn(group_commit(store.pool.clone(), backend, queue));
         Ok(store)
     }
 
@@ -133,12 +143,62 @@ impl Store {
         })
     }
 
-    /// Writes one audit event in a transaction of its own (for actions that
-    /// change nothing else: a sign-in, a query, a view, a refusal).
+    /// Writes one audit event that goes with no other change (a sign-in, a
+    /// query, a view, a refusal). It returns once the event is committed;
+    /// events arriving together share one transaction (group commit), so a
+    /// burst costs one durable write per batch, not per event.
     pub async fn audit(&self, event: &AuditEvent) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.appender.send((event.clone(), done)).is_err() {
+            return self.audit_alone(event).await;
+        }
+        wait.await
+            .map_err(|_| StoreError::AuditWrite("the appender stopped".into()))?
+    }
+
+    /// One event in a transaction of its own (no group commit).
+    pub async fn audit_alone(&self, event: &AuditEvent) -> Result<()> {
         let mut tx = self.begin().await?;
         tx.audit(event).await?;
         tx.commit().await
+    }
+}
+
+/// An event waiting for the group commit, and who waits for it.
+type Appended = (AuditEvent, tokio::sync::oneshot::Sender<Result<()>>);
+
+/// Most events one group commit writes.
+const GROUP: usize = 4096;
+
+/// Writes standalone audit events: waits for one, takes every other one
+/// already waiting (up to [`GROUP`]), commits them in one transaction, then
+/// tells each caller. Ends when every `Store` is dropped.
+async fn group_commit(
+    pool: AnyPool,
+    backend: Backend,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<Appended>,
+) {
+    let mut batch: Vec<Appended> = Vec::with_capacity(GROUP);
+    while queue.recv_many(&mut batch, GROUP).await > 0 {
+        let result = async {
+            let tx = match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => pool.begin().await?,
+            };
+            let tx = Tx {
+                tx,
+                pending: batch.iter().map(|(e, _)| e.clone()).collect(),
+            };
+            tx.commit_chained().await
+        }
+        .await;
+        let message = result.as_ref().err().map(|e| e.to_string());
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(match &message {
+                None => Ok(()),
+                Some(m) => Err(StoreError::AuditWrite(m.clone())),
+            });
+        }
     }
 }
 
@@ -163,48 +223,74 @@ impl Tx {
         Ok(())
     }
 
-    /// Appends one event after the chain's head (whose row lock orders
-    /// concurrent writers on PostgreSQL; SQLite's write lock does the same).
-    async fn append(&mut self, e: &AuditEvent) -> Result<()> {
+    /// Appends the pending events after the chain's head: the head row
+    /// moves once (its lock orders concurrent writers on PostgreSQL; SQLite's
+    /// write lock does the same), the events are sealed in order and
+    /// inserted in multi-row statements, the head takes the last hash.
+    async fn append_pending(&mut self) -> Result<()> {
+        let events = std::mem::take(&mut self.pending);
+        let n = events.len() as i64;
         let head =
-            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+                .bind(n)
                 .fetch_one(&mut *self.tx)
                 .await?;
-        let seq: i64 = head.try_get("seq")?;
-        let prev: String = head.try_get("hash")?;
-        let entry = hdh_audit::Entry {
-            seq,
-            at: now(),
-            actor_id: e.actor_id.clone(),
-            actor_name: e.actor_name.clone(),
-            role: e.role.clone(),
-            action: e.action.clone(),
-            object_type: e.object_type.clone(),
-            object_id: e.object_id.clone(),
-            project_id: e.project_id.clone(),
-            outcome: e.outcome.as_str().to_string(),
-            client_addr: e.client_addr.clone(),
-            details: e.details.to_string(),
-            prev_hash: String::new(),
-            hash: String::new(),
+        let last: i64 = head.try_get("seq")?;
+        let mut prev: String = head.try_get("hash")?;
+        let at = now();
+        let mut entries = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let entry = hdh_audit::Entry {
+                seq: last - n + 1 + i as i64,
+                at: at.clone(),
+                actor_id: e.actor_id.clone(),
+                actor_name: e.actor_name.clone(),
+                role: e.role.clone(),
+                action: e.action.clone(),
+                object_type: e.object_type.clone(),
+                object_id: e.object_id.clone(),
+                project_id: e.project_id.clone(),
+                outcome: e.outcome.as_str().to_string(),
+                client_addr: e.client_addr.clone(),
+                details: e.details.to_string(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            }
+            .seal(&prev);
+            prev = entry.hash.clone();
+            entries.push(entry);
         }
-        .seal(&prev);
-        insert_entry(&mut self.tx, &entry).await?;
+        // Statements of a few fixed sizes only, so that each is prepared once
+        // per connection and cached.
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let size = INSERT_SIZES
+                .iter()
+                .copied()
+                .find(|&s| s <= rest.len())
+                .unwrap_or(1);
+            let (chunk, tail) = rest.split_at(size);
+            insert_entries(&mut self.tx, chunk).await?;
+            rest = tail;
+        }
         sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(entry.hash.clone())
+            .bind(prev)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 
-    pub async fn commit(mut self) -> Result<()> {
+    pub async fn commit(self) -> Result<()> {
         if self.pending.is_empty() {
             self.tx.rollback().await?;
             return Err(StoreError::UnauditedChange);
         }
-        for e in std::mem::take(&mut self.pending) {
-            self.append(&e).await?;
-        }
+        self.commit_chained().await
+    }
+
+    /// Chains the pending events and commits.
+    async fn commit_chained(mut self) -> Result<()> {
+        self.append_pending().await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -215,27 +301,50 @@ impl Tx {
     }
 }
 
-async fn insert_entry(conn: &mut sqlx::AnyConnection, e: &hdh_audit::Entry) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(e.seq)
-    .bind(e.at.clone())
-    .bind(e.actor_id.clone())
-    .bind(e.actor_name.clone())
-    .bind(e.role.clone())
-    .bind(e.action.clone())
-    .bind(e.object_type.clone())
-    .bind(e.object_id.clone())
-    .bind(e.project_id.clone())
-    .bind(e.outcome.clone())
-    .bind(e.client_addr.clone())
-    .bind(e.details.clone())
-    .bind(e.prev_hash.clone())
-    .bind(e.hash.clone())
-    .execute(conn)
-    .await?;
+/// Rows per multi-row insert of audit events, largest first (14 values a
+/// row, well under both backends' limits on bound parameters).
+const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+async fn insert_entries(
+    conn: &mut sqlx::AnyConnection,
+    entries: &[hdh_audit::Entry],
+) -> Result<()> {
+    let mut sql = String::from(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash) VALUES ",
+    );
+    for i in 0..entries.len() {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for j in 0..14 {
+            if j > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", i * 14 + j + 1));
+        }
+        sql.push(')');
+    }
+    // The text is built from placeholders only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in entries {
+        q = q
+            .bind(e.seq)
+            .bind(e.at.clone())
+            .bind(e.actor_id.clone())
+            .bind(e.actor_name.clone())
+            .bind(e.role.clone())
+            .bind(e.action.clone())
+            .bind(e.object_type.clone())
+            .bind(e.object_id.clone())
+            .bind(e.project_id.clone())
+            .bind(e.outcome.clone())
+            .bind(e.client_addr.clone())
+            .bind(e.details.clone())
+            .bind(e.prev_hash.clone())
+            .bind(e.hash.clone());
+    }
+    q.execute(conn).await?;
     Ok(())
 }
 

@@ -252,3 +252,80 @@ async fn concurrent_writers_keep_one_chain() {
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.entries as i64, head);
 }
+
+/// A hub killed (SIGKILL) during a burst of audited requests loses no event
+/// it answered for, and its chain still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_during_a_burst_loses_no_committed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hdh"))
+        .args(["serve", "--data-dir", data.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Failed sign-ins, each audited before it is answered.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut burst = Vec::new();
+    for _ in 0..16 {
+        let (http, base, answered) = (http.clone(), base.clone(), answered.clone());
+        burst.push(tokio::spawn(async move {
+            loop {
+                let r = http
+                    .post(format!("{base}/api/login"))
+                    .json(&serde_json::json!({ "username": "nobody", "password": "wrong" }))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for b in burst {
+        b.await.unwrap();
+    }
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst) as i64;
+    assert!(answered > 10, "the burst reached the hub: {answered}");
+    let store = hdh_store::Store::open_sqlite(&data.join("hdh.db"))
+        .await
+        .unwrap();
+    let (head, _) = store.audit_head().await.unwrap();
+    let entries = store.audit_entries(1, head).await.unwrap();
+    let denied = entries
+        .iter()
+        .filter(|e| e.action == "auth.sign_in" && e.outcome == "denied")
+        .count() as i64;
+    assert!(
+        denied >= answered,
+        "{denied} sign-in events for {answered} answered sign-ins"
+    );
+    let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+    let report = hdh_audit::verify(&entries, &[], &[], &key, Some(hdh_audit::GENESIS));
+    assert!(report.ok(), "{:?}", report.problems);
+}
