@@ -864,6 +864,17 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("rel.refused", "Refusée", "Refused"),
     (
+        "reg.activity",
+        "Activité de l'espace projet",
+        "Activity of the project workspace",
+    ),
+    ("reg.queries", "requêtes exécutées", "queries run"),
+    (
+        "reg.last_activity",
+        "dernière activité le",
+        "last activity on",
+    ),
+    (
         "reg.releases",
         "Résultats sortis de l'espace projet (après contrôle)",
         "Results released from the project workspace (after output control)",

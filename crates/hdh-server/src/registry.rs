@@ -73,6 +73,10 @@ pub struct RegistryEntry {
     /// Outputs released from the project's workspace (release requests
     /// that passed output control).
     pub releases: i64,
+    /// Queries run in the project's workspace (never their text or results).
+    pub queries: i64,
+    /// The day of the project's last recorded action.
+    pub last_activity: Option<String>,
 }
 
 /// Filters of the registry (all optional).
@@ -170,9 +174,16 @@ async fn entry_of(
         .find(|e| e.to_state == S::Closed.as_str())
         .map(|e| day(&e.at));
     let applicant = state.store.user(&r.applicant_id).await?;
-    let releases = match state.store.project_for_request(&r.id).await? {
-        Some(p) => state.store.released_count(&p.id).await?,
-        None => 0,
+    let (releases, queries, last_activity) = match state.store.project_for_request(&r.id).await? {
+        Some(p) => {
+            let (queries, last) = state.store.project_activity(&p.id).await?;
+            (
+                state.store.released_count(&p.id).await?,
+                queries,
+                last.map(|at| day(&at)),
+            )
+        }
+        None => (0, 0, None),
     };
     let datasets: BTreeSet<String> = r.scope.iter().map(|s| s.dataset_id.clone()).collect();
     let variables = r
@@ -248,6 +259,8 @@ async fn entry_of(
         results: d.results.clone(),
         amends: r.amends.clone(),
         releases,
+        queries,
+        last_activity,
     }))
 }
 
@@ -296,6 +309,8 @@ pub(crate) async fn registry_csv(
         "results",
         "amends",
         "releases",
+        "queries",
+        "last_activity",
     ];
     let csv_err = |e: csv::Error| AppError::internal(format!("registry CSV: {e}"));
     w.write_record(header).map_err(csv_err)?;
@@ -327,6 +342,8 @@ pub(crate) async fn registry_csv(
             e.results.clone(),
             opt(&e.amends),
             e.releases.to_string(),
+            e.queries.to_string(),
+            opt(&e.last_activity),
         ])
         .map_err(csv_err)?;
     }

@@ -201,4 +201,16 @@ impl Store {
         .await?;
         Ok(row.try_get("n")?)
     }
+
+    /// A project's public activity: the queries run in its workspace and
+    /// the time of its last audited action (never what the queries were).
+    pub async fn project_activity(&self, project_id: &str) -> Result<(i64, Option<String>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(CASE WHEN action = 'workspace.query' AND outcome = 'success' THEN 1 END) AS queries, MAX(at) AS last FROM audit_events WHERE project_id = $1",
+        )
+        .bind(project_id.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get("queries")?, row.try_get("last")?))
+    }
 }

@@ -413,15 +413,26 @@ async fn output_control_through_the_api() {
         StatusCode::FORBIDDEN
     );
 
-    // The public registry counts the project's releases.
+    // The public registry counts the project's releases and queries, and
+    // shows when it was last active — never what the queries were.
     let registry = hub.get(None, "/registry.json").await;
     let entry = registry.body["projects"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["releases"] == 1)
-        .cloned();
-    assert!(entry.is_some(), "{}", registry.body);
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", registry.body));
+    assert!(entry["queries"].as_i64().unwrap() >= 2, "{entry}");
+    assert!(
+        entry["last_activity"].as_str().unwrap().starts_with("20"),
+        "{entry}"
+    );
+    let text = registry.body.to_string();
+    assert!(
+        !text.contains("SELECT") && !text.contains(&pseudonym),
+        "no query text in the registry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
