@@ -19,6 +19,10 @@ pub struct Config {
     pub release_reviews_required: usize,
     /// How often the audit log's head is signed (when it grew).
     pub audit_checkpoint_every: std::time::Duration,
+    /// The alert rules over the audit log.
+    pub alert_rules: Vec<hdh_alerts::Rule>,
+    /// How often new audit events are read by the alert rules.
+    pub alert_every: std::time::Duration,
     pub max_upload_bytes: usize,
     /// Rows a console query may return to the page.
     pub max_result_rows: usize,
@@ -111,6 +115,8 @@ impl Config {
             disclosure: hdh_release::RuleSet::default(),
             release_reviews_required: 2,
             audit_checkpoint_every: std::time::Duration::from_secs(60),
+            alert_rules: hdh_alerts::default_rules(),
+            alert_every: std::time::Duration::from_secs(2),
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_result_rows: 10_000,
             project_concurrent_queries: 4,

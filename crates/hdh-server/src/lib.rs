@@ -3,6 +3,7 @@
 //! call the same services in [`service`], which authorise every action on
 //! the server and write its audit event in the same transaction as the change.
 
+pub mod alerts;
 pub mod api;
 pub mod audit_log;
 pub mod auth;
@@ -223,6 +224,7 @@ pub async fn serve_until(
         tracing::error!("recovering provisioning jobs: {}", e.message);
     }
     audit_log::spawn_checkpoints(state.clone(), state.config.audit_checkpoint_every);
+    alerts::spawn(state.clone(), state.config.alert_every);
     let app = router(state);
     axum::serve(
         listener,

@@ -140,6 +140,8 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/review", post(release_review))
         .route("/releases/{id}/{step}", post(release_step))
         .route("/audit", get(audit))
+        .route("/alerts", get(alerts_page))
+        .route("/alerts/{id}/actions", post(alert_action))
 }
 
 /// An error shown as a page (401 becomes a redirect to the sign-in page).
@@ -2854,6 +2856,60 @@ struct AuditQ {
     project: Option<String>,
     outcome: Option<String>,
     since: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AlertsQ {
+    lang: Option<String>,
+    state: Option<String>,
+    severity: Option<String>,
+}
+
+/// The security officer's alerts, filtered by state and severity.
+async fn alerts_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<AlertsQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let state = q.state.clone().filter(|s| !s.is_empty());
+    let severity = q.severity.clone().filter(|s| !s.is_empty());
+    let all = crate::alerts::list(&st, &c, state.as_deref(), severity.as_deref()).await?;
+    Ctx::new(
+        &headers,
+        jar,
+        &LangQ {
+            lang: q.lang.clone(),
+        },
+        Some(c),
+    )
+    .render(
+        &st,
+        "alerts.html",
+        context! { alerts => all, f => context! { state => state, severity => severity } },
+    )
+}
+
+#[derive(Deserialize)]
+struct AlertForm {
+    csrf: Option<String>,
+    action: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn alert_action(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<AlertForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::alerts::act(&st, &c, &id, &f.action, Some(&f.assignee), Some(&f.note)).await?;
+    Ok(Redirect::to(&format!("/alerts#alert-{id}")).into_response())
 }
 
 async fn audit(

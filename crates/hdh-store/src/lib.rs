@@ -10,6 +10,7 @@
 //! least one audit event was written in it, so that no change can be recorded
 //! without its audit event (and the other way round).
 
+mod alerts;
 mod audit_chain;
 mod catalog;
 mod delivery;
@@ -18,6 +19,7 @@ mod output;
 mod records;
 mod workspace;
 
+pub use alerts::*;
 pub use catalog::*;
 pub use delivery::*;
 pub use desk::*;

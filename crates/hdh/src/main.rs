@@ -196,6 +196,10 @@ enum Command {
         /// Independent output checkers who must approve a release.
         #[arg(long, env = "HDH_RELEASE_REVIEWS", default_value_t = 2)]
         release_reviews: usize,
+        /// The alert rules over the audit log (TOML `[[rule]]` tables;
+        /// docs/audit.md lists the defaults).
+        #[arg(long, env = "HDH_ALERT_RULES")]
+        alert_rules: Option<PathBuf>,
         /// Mark session cookies `Secure` (set this when the hub is served over HTTPS).
         #[arg(long, env = "HDH_SECURE_COOKIES")]
         secure_cookies: bool,
@@ -409,6 +413,7 @@ async fn run(cli: Cli) -> Result<()> {
             release_threshold,
             disclosure_rules,
             release_reviews,
+            alert_rules,
             secure_cookies,
             desk,
             workspace,
@@ -427,6 +432,12 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("--release-reviews: at least 1");
             }
             cfg.release_reviews_required = release_reviews;
+            if let Some(path) = &alert_rules {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                cfg.alert_rules = hdh_alerts::parse_rules(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
             cfg.secure_cookies = secure_cookies;
             desk.apply(&mut cfg)?;
             // The Flight SQL endpoint, when asked for, on its own port.

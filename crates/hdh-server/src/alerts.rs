@@ -1,0 +1,248 @@
+//! Alerts in the hub: the rules (`hdh_alerts`) evaluated over the audit log
+//! as it grows (a task that follows the chain; history replayed at start,
+//! so windows are whole and no alert is raised twice), and the security
+//! officer's life cycle of an alert: open → acknowledged → assigned →
+//! closed with a note.
+
+use crate::auth::Caller;
+use crate::service::{deny, invalid_fields};
+use crate::{AppError, AppState};
+use hdh_alerts::Engine;
+use hdh_model::{AuditEvent, Role};
+use hdh_store::{StoredAlert, now};
+use sha2::Digest;
+
+/// Follows the audit log and records the alerts its rules raise.
+pub fn spawn(state: AppState, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut engine = Engine::new(state.config.alert_rules.clone());
+        let mut cursor = 0i64;
+        loop {
+            match step(&state, &mut engine, cursor).await {
+                Ok(next) => cursor = next,
+                Err(e) => tracing::error!("alerts: {}", e.message),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+/// Feeds the entries after `cursor` to the engine; the new cursor.
+async fn step(state: &AppState, engine: &mut Engine, cursor: i64) -> Result<i64, AppError> {
+    let (head, _) = state.store.audit_head().await?;
+    let mut at = cursor;
+    while at < head {
+        let to = (at + 5000).min(head);
+        let entries = state.store.audit_entries(at + 1, to).await?;
+        let mut raised = Vec::new();
+        for e in &entries {
+            raised.extend(engine.observe(e));
+        }
+        if !raised.is_empty() {
+            let mut tx = state.store.begin().await?;
+            let mut new = 0;
+            for a in &raised {
+                let stored = StoredAlert {
+                    // Rule, first event, subject: a replay finds the same id.
+                    id: format!(
+                        "{}-{}-{}",
+                        a.rule,
+                        a.evidence.first().copied().unwrap_or(0),
+                        &hex::encode(sha2::Sha256::digest(
+                            a.subject.as_deref().unwrap_or("").as_bytes()
+                        ))[..8]
+                    ),
+                    rule: a.rule.clone(),
+                    severity: format!("{:?}", a.severity).to_lowercase(),
+                    subject: a.subject.clone(),
+                    at: a.at.clone(),
+                    evidence: a.evidence.clone(),
+                    message: a.message.clone(),
+                    state: "open".into(),
+                    assignee: None,
+                    note: None,
+                    updated_at: now(),
+                };
+                if tx.insert_alert(&stored).await? {
+                    new += 1;
+                    tx.audit(
+                        &AuditEvent::new("alert.raise", "alert")
+                            .object(&stored.id)
+                            .details(serde_json::json!({ "rule": stored.rule, "severity": stored.severity, "subject": stored.subject, "evidence": stored.evidence })),
+                    )
+                    .await?;
+                }
+            }
+            if new > 0 {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+        }
+        at = to;
+    }
+    Ok(at)
+}
+
+async fn officer(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    id: Option<&str>,
+) -> Result<(), AppError> {
+    if caller.has(Role::SecurityOfficer) {
+        return Ok(());
+    }
+    Err(deny(
+        state,
+        caller,
+        action,
+        "alert",
+        id,
+        "alerts are for the security officer".into(),
+    )
+    .await)
+}
+
+/// Alerts, newest first (the security officer).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    status: Option<&str>,
+    severity: Option<&str>,
+) -> Result<Vec<StoredAlert>, AppError> {
+    officer(state, caller, "alert.list", None).await?;
+    Ok(state.store.alerts(status, severity).await?)
+}
+
+/// Moves an alert along its life cycle.
+pub async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+    assignee: Option<&str>,
+    note: Option<&str>,
+) -> Result<StoredAlert, AppError> {
+    let audit_action = format!("alert.{action}");
+    officer(state, caller, &audit_action, Some(id)).await?;
+    let a = state
+        .store
+        .alert(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("alert {id}")))?;
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    let assignee = assignee.map(str::trim).filter(|n| !n.is_empty());
+    let to = match (action, a.state.as_str()) {
+        ("acknowledge", "open") => "acknowledged",
+        ("assign", "open" | "acknowledged" | "assigned") => {
+            let Some(who) = assignee else {
+                return Err(invalid_fields(vec![(
+                    "assignee".into(),
+                    "name the account that investigates".into(),
+                )]));
+            };
+            if state.store.user_by_name(who).await?.is_none() {
+                return Err(invalid_fields(vec![(
+                    "assignee".into(),
+                    format!("no account {who:?}"),
+                )]));
+            }
+            "assigned"
+        }
+        ("close", "open" | "acknowledged" | "assigned") => {
+            if note.is_none() {
+                return Err(invalid_fields(vec![(
+                    "note".into(),
+                    "say what was found and done".into(),
+                )]));
+            }
+            "closed"
+        }
+        ("acknowledge" | "assign" | "close", from) => {
+            return Err(AppError::conflict(format!(
+                "alert {id} is {from}: {action} is not possible"
+            )));
+        }
+        (other, _) => {
+            return Err(invalid_fields(vec![(
+                "action".into(),
+                format!("{other:?}: acknowledge, assign or close"),
+            )]));
+        }
+    };
+    let mut tx = state.store.begin().await?;
+    tx.set_alert_state(id, &a.state, to, assignee, note).await?;
+    let mut ev = caller.event(&audit_action, "alert").object(id).details(
+        serde_json::json!({ "from": a.state, "to": to, "assignee": assignee, "note": note }),
+    );
+    ev.role = Some(Role::SecurityOfficer.as_str().into());
+    tx.audit(&ev).await?;
+    tx.commit().await?;
+    state
+        .store
+        .alert(id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("alert {id}")))
+}
+
+// ---------------------------------------------------------------- API
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertFilter {
+    /// open, acknowledged, assigned or closed.
+    pub state: Option<String>,
+    /// low, medium or high.
+    pub severity: Option<String>,
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct AlertActionInput {
+    /// acknowledge, assign or close.
+    pub action: String,
+    /// The account that investigates (to assign).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// What was found and done (to close).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The alerts raised over the audit log, newest first (security officer).
+#[utoipa::path(get, path = "/api/alerts", params(AlertFilter), responses((status = 200, body = Object), (status = 403, body = crate::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn api_list(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    c: Caller,
+    q: Result<axum::extract::Query<AlertFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let axum::extract::Query(f) = q.map_err(|e| AppError::bad_request(e.body_text()))?;
+    let all = list(&st, &c, f.state.as_deref(), f.severity.as_deref()).await?;
+    Ok(axum::Json(serde_json::json!({ "alerts": all })))
+}
+
+/// Acknowledges, assigns or closes (with a note) an alert.
+#[utoipa::path(post, path = "/api/alerts/{id}/actions", params(("id" = String, Path)), request_body = AlertActionInput, responses((status = 200, body = Object), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn api_act(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    c: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::api::ApiJson(i): crate::api::ApiJson<AlertActionInput>,
+) -> Result<axum::Json<serde_json::Value>, AppError> {
+    let a = act(
+        &st,
+        &c,
+        &id,
+        &i.action,
+        i.assignee.as_deref(),
+        i.note.as_deref(),
+    )
+    .await?;
+    Ok(axum::Json(serde_json::json!({ "alert": a })))
+}
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/alerts", axum::routing::get(api_list))
+        .route("/api/alerts/{id}/actions", axum::routing::post(api_act))
+}
