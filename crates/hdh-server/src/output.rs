@@ -996,18 +996,23 @@ pub async fn review(
         tx.put_review(id, n, &at).await?;
     }
     tx.set_release_state(id, r.state, to, None).await?;
-    let mut ev = caller
-        .event("release.review", "release")
-        .object(id)
-        .project(&r.project_id)
-        .details(serde_json::json!({
-            "files": new.iter().map(|n| serde_json::json!({ "file": n.file_id, "decision": n.decision.as_str() })).collect::<Vec<_>>(),
-            "state": to.as_str(),
-        }));
-    ev.role = Some(Role::Checker.as_str().into());
+    let ev = checker_event(caller, "release.review", &r).details(serde_json::json!({
+        "files": new.iter().map(|n| serde_json::json!({ "file": n.file_id, "decision": n.decision.as_str() })).collect::<Vec<_>>(),
+        "state": to.as_str(),
+    }));
     tx.audit(&ev).await?;
     tx.commit().await?;
     load(state, id).await
+}
+
+/// An output checker's audit event on a release, under the checker role.
+fn checker_event(caller: &Caller, action: &str, r: &ReleaseRequest) -> hdh_model::AuditEvent {
+    let mut ev = caller
+        .event(action, "release")
+        .object(&r.id)
+        .project(&r.project_id);
+    ev.role = Some(Role::Checker.as_str().into());
+    ev
 }
 
 /// A checker lets a reviewed release leave. The tables are checked once
@@ -1025,11 +1030,7 @@ pub async fn release(
     } = current(state, id).await?;
     transition(state, caller, &r, ReleaseAction::Release, &files, &reviews).await?;
     let tables = recheck(state, &r, &mut files).await?;
-    let mut ev = caller
-        .event("release.release", "release")
-        .object(id)
-        .project(&r.project_id);
-    ev.role = Some(Role::Checker.as_str().into());
+    let ev = checker_event(caller, "release.release", &r);
     if !tables.changed.is_empty() {
         let reason = format!(
             "the automatic check of {} changed since the review (another release of the project left): back to the author",
@@ -1112,12 +1113,8 @@ pub async fn reject(
         Some((&caller.user.id, Some(reason.trim()))),
     )
     .await?;
-    let mut ev = caller
-        .event("release.reject", "release")
-        .object(id)
-        .project(&r.project_id)
+    let ev = checker_event(caller, "release.reject", &r)
         .details(serde_json::json!({ "reason": reason.trim() }));
-    ev.role = Some(Role::Checker.as_str().into());
     tx.audit(&ev).await?;
     tx.commit().await?;
     load(state, id).await
