@@ -64,10 +64,26 @@ pub enum Check {
     Watch { actions: Vec<String> },
 }
 
+/// What the hub does by itself when a rule fires, before anyone reads the
+/// alert (`respond = ["suspend_tokens", "lock_workspace"]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Revokes every live access token (Flight SQL, API) of the account the
+    /// alert is about.
+    SuspendTokens,
+    /// Locks the workspace of the project the alert's last event is in:
+    /// nobody queries it until the security officer closes the alert.
+    LockWorkspace,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     pub name: String,
     pub severity: Severity,
+    /// Automatic responses (none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub respond: Vec<Response>,
     #[serde(flatten)]
     pub check: Check,
 }
@@ -82,6 +98,10 @@ pub struct Alert {
     /// Sequence numbers of the events behind it.
     pub evidence: Vec<i64>,
     pub message: String,
+    /// The project of the event that fired it, if any.
+    pub project: Option<String>,
+    /// The rule's automatic responses.
+    pub respond: Vec<Response>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -117,6 +137,7 @@ pub fn default_rules() -> Vec<Rule> {
     let r = |name: &str, severity, check| Rule {
         name: name.into(),
         severity,
+        respond: Vec::new(),
         check,
     };
     vec![
@@ -317,6 +338,8 @@ impl Engine {
                 at: e.at.clone(),
                 evidence,
                 message,
+                project: e.project_id.clone(),
+                respond: rule.respond.clone(),
             };
             let windows = &mut self.windows;
             let mut window = |key: String, tag: String, window_s: i64, max: usize| {

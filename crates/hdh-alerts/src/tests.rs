@@ -296,3 +296,33 @@ fn rules_from_a_file() {
     let e = parse_rules("[[rule]]\nname = \"x\"\nseverity = \"high\"\nkind = \"bulk_rows\"\nabove = 1\n[[rule]]\nname = \"x\"\nseverity = \"low\"\nkind = \"new_address\"\n").unwrap_err();
     assert_eq!(e, RulesError::Duplicate("x".into()));
 }
+
+#[test]
+fn responses_from_a_file_and_on_the_alert() {
+    let rules = parse_rules(
+        "[[rule]]\nname = \"probe\"\nseverity = \"high\"\nrespond = [\"suspend_tokens\", \"lock_workspace\"]\nkind = \"bulk_rows\"\nabove = 2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        rules[0].respond,
+        vec![Response::SuspendTokens, Response::LockWorkspace]
+    );
+    let e = parse_rules(
+        "[[rule]]\nname = \"x\"\nseverity = \"high\"\nrespond = [\"delete_user\"]\nkind = \"bulk_rows\"\nabove = 2\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("delete_user"), "{e}");
+    let mut log = Log::new();
+    log.add(
+        "2026-03-02T10:00:00Z",
+        "eve",
+        "workspace.query",
+        "success",
+        "10.0.0.1",
+        serde_json::json!({ "rows": 5 }),
+    );
+    let alerts = Engine::replay(rules, &log.entries);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].project.as_deref(), Some("p-1"));
+    assert_eq!(alerts[0].respond.len(), 2);
+}

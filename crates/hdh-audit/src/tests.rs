@@ -254,3 +254,42 @@ fn the_canonical_encoding_is_a_compact_json_array() {
     ]);
     assert_eq!(String::from_utf8(buf).unwrap(), expected.to_string());
 }
+
+#[test]
+fn a_witness_keeps_new_checkpoints_and_catches_a_rewrite_or_a_rollback() {
+    let k = key();
+    let c = |seq: i64, hash: &str| Checkpoint::sign(&k, seq, hash, "2026-11-24T00:00:00Z");
+    let held = vec![c(10, "aa"), c(20, "bb")];
+    // The hub published one more: kept.
+    let new = witness(
+        &held,
+        &[c(10, "aa"), c(20, "bb"), c(30, "cc")],
+        &k.verifying_key(),
+    )
+    .unwrap();
+    assert_eq!(new, vec![c(30, "cc")]);
+    // Rewritten at 20.
+    let e = witness(
+        &held,
+        &[c(10, "aa"), c(20, "xx"), c(30, "cc")],
+        &k.verifying_key(),
+    )
+    .unwrap_err();
+    assert!(matches!(e[0], WitnessError::Fork { seq: 20, .. }), "{e:?}");
+    // Rolled back before 20.
+    let e = witness(&held, &[c(10, "aa")], &k.verifying_key()).unwrap_err();
+    assert_eq!(e, vec![WitnessError::Missing { seq: 20, last: 10 }]);
+    // Signed by another key.
+    let other = SigningKey::from_bytes(&[0x43; 32]);
+    let forged = Checkpoint::sign(&other, 30, "cc", "2026-11-24T00:00:00Z");
+    let e = witness(
+        &held,
+        &[c(10, "aa"), c(20, "bb"), forged],
+        &k.verifying_key(),
+    )
+    .unwrap_err();
+    assert_eq!(e, vec![WitnessError::BadSignature { seq: 30 }]);
+    // What it keeps reads back as checkpoints.
+    let text = write_checkpoints(&new);
+    assert_eq!(read_export(&text, false).unwrap().checkpoints, new);
+}

@@ -7,18 +7,28 @@
 use crate::auth::Caller;
 use crate::service::{deny, invalid_fields};
 use crate::{AppError, AppState};
-use hdh_alerts::Engine;
+use hdh_alerts::{Engine, Response};
 use hdh_model::{AuditEvent, Role};
 use hdh_store::{StoredAlert, now};
 use sha2::Digest;
 
-/// Follows the audit log and records the alerts its rules raise.
+/// Follows the audit log and records the alerts its rules raise. History
+/// (the log up to its head at start) is replayed to rebuild the rules'
+/// windows: alerts it raises are recorded, but automatic responses and
+/// e-mails are only for events written while the hub runs.
 pub fn spawn(state: AppState, every: std::time::Duration) {
     tokio::spawn(async move {
         let mut engine = Engine::new(state.config.alert_rules.clone());
+        let live_after = match state.store.audit_head().await {
+            Ok((seq, _)) => seq,
+            Err(e) => {
+                tracing::error!("alerts: {e}");
+                0
+            }
+        };
         let mut cursor = 0i64;
         loop {
-            match step(&state, &mut engine, cursor).await {
+            match step(&state, &mut engine, cursor, live_after).await {
                 Ok(next) => cursor = next,
                 Err(e) => tracing::error!("alerts: {}", e.message),
             }
@@ -27,8 +37,25 @@ pub fn spawn(state: AppState, every: std::time::Duration) {
     });
 }
 
+/// The id of an alert: rule, first event, subject (a replay finds the same).
+fn alert_id(a: &hdh_alerts::Alert) -> String {
+    format!(
+        "{}-{}-{}",
+        a.rule,
+        a.evidence.first().copied().unwrap_or(0),
+        &hex::encode(sha2::Sha256::digest(
+            a.subject.as_deref().unwrap_or("").as_bytes()
+        ))[..8]
+    )
+}
+
 /// Feeds the entries after `cursor` to the engine; the new cursor.
-async fn step(state: &AppState, engine: &mut Engine, cursor: i64) -> Result<i64, AppError> {
+async fn step(
+    state: &AppState,
+    engine: &mut Engine,
+    cursor: i64,
+    live_after: i64,
+) -> Result<i64, AppError> {
     let (head, _) = state.store.audit_head().await?;
     let mut at = cursor;
     while at < head {
@@ -36,22 +63,15 @@ async fn step(state: &AppState, engine: &mut Engine, cursor: i64) -> Result<i64,
         let entries = state.store.audit_entries(at + 1, to).await?;
         let mut raised = Vec::new();
         for e in &entries {
-            raised.extend(engine.observe(e));
+            raised.extend(engine.observe(e).into_iter().map(|a| (e.seq, a)));
         }
         if !raised.is_empty() {
             let mut tx = state.store.begin().await?;
             let mut new = 0;
-            for a in &raised {
-                let stored = StoredAlert {
-                    // Rule, first event, subject: a replay finds the same id.
-                    id: format!(
-                        "{}-{}-{}",
-                        a.rule,
-                        a.evidence.first().copied().unwrap_or(0),
-                        &hex::encode(sha2::Sha256::digest(
-                            a.subject.as_deref().unwrap_or("").as_bytes()
-                        ))[..8]
-                    ),
+            let mut mails = Vec::new();
+            for (seq, a) in &raised {
+                let mut stored = StoredAlert {
+                    id: alert_id(a),
                     rule: a.rule.clone(),
                     severity: format!("{:?}", a.severity).to_lowercase(),
                     subject: a.subject.clone(),
@@ -62,19 +82,41 @@ async fn step(state: &AppState, engine: &mut Engine, cursor: i64) -> Result<i64,
                     assignee: None,
                     note: None,
                     updated_at: now(),
+                    project_id: a.project.clone(),
+                    responses: Vec::new(),
                 };
-                if tx.insert_alert(&stored).await? {
-                    new += 1;
-                    tx.audit(
-                        &AuditEvent::new("alert.raise", "alert")
-                            .object(&stored.id)
-                            .details(serde_json::json!({ "rule": stored.rule, "severity": stored.severity, "subject": stored.subject, "evidence": stored.evidence })),
-                    )
-                    .await?;
+                if !tx.insert_alert(&stored).await? {
+                    continue;
+                }
+                new += 1;
+                let live = *seq > live_after;
+                if live {
+                    stored.responses = respond(state, &mut tx, a, &stored.id).await?;
+                    if !stored.responses.is_empty() {
+                        tx.set_alert_responses(&stored.id, &stored.responses)
+                            .await?;
+                    }
+                }
+                tx.audit(
+                    &AuditEvent::new("alert.raise", "alert")
+                        .object(&stored.id)
+                        .details(serde_json::json!({
+                            "rule": stored.rule,
+                            "severity": stored.severity,
+                            "subject": stored.subject,
+                            "evidence": stored.evidence,
+                            "project": stored.project_id,
+                            "responses": stored.responses,
+                        })),
+                )
+                .await?;
+                if live && a.severity == hdh_alerts::Severity::High {
+                    mails.extend(tell_officers(state, &mut tx, &stored).await?);
                 }
             }
             if new > 0 {
                 tx.commit().await?;
+                crate::notify::send(state, mails);
             } else {
                 tx.rollback().await?;
             }
@@ -82,6 +124,106 @@ async fn step(state: &AppState, engine: &mut Engine, cursor: i64) -> Result<i64,
         at = to;
     }
     Ok(at)
+}
+
+/// The rule's automatic responses, in the alert's transaction; what was done.
+async fn respond(
+    state: &AppState,
+    tx: &mut hdh_store::Tx,
+    a: &hdh_alerts::Alert,
+    alert_id: &str,
+) -> Result<Vec<String>, AppError> {
+    let mut done = Vec::new();
+    for r in &a.respond {
+        match r {
+            Response::SuspendTokens => {
+                // The account the alert is about (not an address).
+                let Some(name) = a
+                    .subject
+                    .as_deref()
+                    .filter(|s| !s.starts_with("address "))
+                    .map(|s| s.strip_prefix("account ").unwrap_or(s))
+                else {
+                    continue;
+                };
+                let Some(user) = state.store.user_by_name(name).await? else {
+                    continue;
+                };
+                let ids = tx.revoke_tokens_of(&user.id).await?;
+                if !ids.is_empty() {
+                    tx.audit(
+                        &AuditEvent::new("token.suspend", "user")
+                            .object(&user.id)
+                            .details(serde_json::json!({ "alert": alert_id, "tokens": ids })),
+                    )
+                    .await?;
+                }
+                done.push(format!(
+                    "suspend_tokens: {} token(s) of {name} revoked",
+                    ids.len()
+                ));
+            }
+            Response::LockWorkspace => {
+                let Some(p) = &a.project else { continue };
+                let lock = hdh_store::WorkspaceLock {
+                    project_id: p.clone(),
+                    alert_id: alert_id.to_string(),
+                    locked_at: now(),
+                    reason: format!("{}: {}", a.rule, a.message),
+                };
+                if tx.lock_workspace(&lock).await? {
+                    tx.audit(
+                        &AuditEvent::new("workspace.lock", "project")
+                            .object(p)
+                            .project(p)
+                            .details(serde_json::json!({ "alert": alert_id, "rule": a.rule })),
+                    )
+                    .await?;
+                }
+                done.push(format!("lock_workspace: project {p} locked"));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Inbox message and e-mail to every security officer about a high alert.
+async fn tell_officers(
+    state: &AppState,
+    tx: &mut hdh_store::Tx,
+    a: &StoredAlert,
+) -> Result<Vec<crate::notify::Mail>, AppError> {
+    let officers = state.store.users_with_role(Role::SecurityOfficer).await?;
+    let subject = format!("[hdh] high alert: {}", a.rule);
+    let mut body = format!(
+        "The rule {} raised a high-severity alert{}: {}.",
+        a.rule,
+        a.subject
+            .as_deref()
+            .map(|s| format!(" about {s}"))
+            .unwrap_or_default(),
+        a.message
+    );
+    if !a.responses.is_empty() {
+        body.push_str(&format!(
+            "\n\nThe hub already responded: {}.",
+            a.responses.join("; ")
+        ));
+    }
+    let link = format!("/alerts#{}", a.id);
+    crate::notify::queue_message(
+        state,
+        tx,
+        &officers,
+        &crate::notify::Message {
+            request_id: None,
+            subject: &subject,
+            body: &body,
+            link: &link,
+            about: &format!("Alert {}", a.id),
+        },
+    )
+    .await
 }
 
 async fn officer(
@@ -173,6 +315,18 @@ pub async fn act(
     };
     let mut tx = state.store.begin().await?;
     tx.set_alert_state(id, &a.state, to, assignee, note).await?;
+    if to == "closed" {
+        // The review is over: the workspaces this alert locked open again.
+        for p in tx.release_locks(id, &caller.user.id).await? {
+            let mut ev = caller
+                .event("workspace.unlock", "project")
+                .object(&p)
+                .project(&p)
+                .details(serde_json::json!({ "alert": id }));
+            ev.role = Some(Role::SecurityOfficer.as_str().into());
+            tx.audit(&ev).await?;
+        }
+    }
     let mut ev = caller.event(&audit_action, "alert").object(id).details(
         serde_json::json!({ "from": a.state, "to": to, "assignee": assignee, "note": note }),
     );

@@ -53,20 +53,41 @@ pub async fn checkpoint(state: &AppState) -> Result<Option<Checkpoint>, AppError
     Ok(Some(c))
 }
 
-/// Signs a checkpoint every `every` while the hub runs, when the log grew.
-pub fn spawn_checkpoints(state: AppState, every: std::time::Duration) {
+/// Signs a checkpoint while the hub runs: every `audit_checkpoint_every`
+/// when the log grew, and as soon as it grew by `audit_checkpoint_events`.
+pub fn spawn_checkpoints(state: AppState) {
+    let every = state.config.audit_checkpoint_every;
+    let by_events = state.config.audit_checkpoint_events;
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        let mut last = -1i64;
+        // Events are counted each second; time is counted from the last one.
+        let poll = std::time::Duration::from_secs(1).min(every);
+        let mut last_seq = match state.store.audit_checkpoints(0, i64::MAX).await {
+            Ok(all) => all.last().map_or(0, |c| c.seq),
+            Err(_) => 0,
+        };
+        let mut last_at = tokio::time::Instant::now();
         loop {
-            tick.tick().await;
-            match state.store.audit_head().await {
-                Ok((seq, _)) if seq > last => match checkpoint(&state).await {
-                    Ok(_) => last = seq,
-                    Err(e) => tracing::error!("audit checkpoint: {}", e.message),
-                },
-                Ok(_) => {}
-                Err(e) => tracing::error!("audit checkpoint: {e}"),
+            tokio::time::sleep(poll).await;
+            let seq = match state.store.audit_head().await {
+                Ok((seq, _)) => seq,
+                Err(e) => {
+                    tracing::error!("audit checkpoint: {e}");
+                    continue;
+                }
+            };
+            let grown = seq - last_seq;
+            let due = grown > 0
+                && (last_at.elapsed() >= every
+                    || by_events.is_some_and(|n| grown >= i64::try_from(n).unwrap_or(i64::MAX)));
+            if !due {
+                continue;
+            }
+            match checkpoint(&state).await {
+                Ok(c) => {
+                    last_seq = c.map_or(seq, |c| c.seq);
+                    last_at = tokio::time::Instant::now();
+                }
+                Err(e) => tracing::error!("audit checkpoint: {}", e.message),
             }
         }
     });
@@ -76,9 +97,13 @@ pub fn spawn_checkpoints(state: AppState, every: std::time::Duration) {
 pub async fn checkpoints_json(State(st): State<AppState>) -> Result<impl IntoResponse, AppError> {
     let (seq, _) = st.store.audit_head().await?;
     let all = st.store.audit_checkpoints(0, seq).await?;
+    // Archived segments: which entries left the database, into which file
+    // (by its SHA-256), so that a witness can ask for them.
+    let archives = st.store.audit_archives().await?;
     Ok(Json(serde_json::json!({
         "format": hdh_audit::FORMAT,
         "public_key": hex::encode(st.audit_key.verifying_key().to_bytes()),
         "checkpoints": all,
+        "archives": archives,
     })))
 }

@@ -19,6 +19,11 @@ pub struct Config {
     pub release_reviews_required: usize,
     /// How often the audit log's head is signed (when it grew).
     pub audit_checkpoint_every: std::time::Duration,
+    /// Also sign once the log grew by this many events since the last
+    /// checkpoint (`None`: by time only).
+    pub audit_checkpoint_events: Option<u64>,
+    /// Export of the audit log and alerts to a SIEM (off by default).
+    pub siem: crate::siem::SiemConfig,
     /// The alert rules over the audit log.
     pub alert_rules: Vec<hdh_alerts::Rule>,
     /// How often new audit events are read by the alert rules.
@@ -115,6 +120,8 @@ impl Config {
             disclosure: hdh_release::RuleSet::default(),
             release_reviews_required: 2,
             audit_checkpoint_every: std::time::Duration::from_secs(60),
+            audit_checkpoint_events: None,
+            siem: crate::siem::SiemConfig::off(),
             alert_rules: hdh_alerts::default_rules(),
             alert_every: std::time::Duration::from_secs(2),
             max_upload_bytes: 64 * 1024 * 1024 * 1024,

@@ -890,6 +890,12 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("alerts.rule", "Règle", "Rule"),
     ("alerts.subject", "Concerne", "About"),
     ("alerts.message", "Motif", "Why"),
+    ("alerts.project", "Projet", "Project"),
+    (
+        "alerts.responded",
+        "Réponse automatique :",
+        "Automatic response:",
+    ),
     ("alerts.evidence", "Événements", "Events"),
     ("alerts.act", "Traiter", "Handle"),
     ("alerts.open", "ouverte", "open"),

@@ -26,6 +26,7 @@ pub mod registry;
 pub mod sandbox;
 pub mod seed;
 pub mod service;
+pub mod siem;
 pub mod tokens;
 pub mod workspace_api;
 
@@ -223,8 +224,9 @@ pub async fn serve_until(
     if let Err(e) = provisioning::recover(&state).await {
         tracing::error!("recovering provisioning jobs: {}", e.message);
     }
-    audit_log::spawn_checkpoints(state.clone(), state.config.audit_checkpoint_every);
+    audit_log::spawn_checkpoints(state.clone());
     alerts::spawn(state.clone(), state.config.alert_every);
+    siem::spawn(state.clone());
     let app = router(state);
     axum::serve(
         listener,

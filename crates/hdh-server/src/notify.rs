@@ -97,6 +97,35 @@ pub async fn queue(
     let (what, body) = wording(notice);
     let subject = format!("[hdh] {}: {what}", r.title);
     let link = format!("/requests/{}", r.id);
+    let message = Message {
+        request_id: Some(&r.id),
+        subject: &subject,
+        body,
+        link: &link,
+        about: &format!("Request: {}", r.title),
+    };
+    queue_message(state, tx, to, &message).await
+}
+
+/// A message to some accounts: inbox and, where they have an address, e-mail.
+pub struct Message<'a> {
+    pub request_id: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// Path of the page it is about.
+    pub link: &'a str,
+    /// One line naming what it is about, above the link in the e-mail.
+    pub about: &'a str,
+}
+
+/// Writes one inbox message per recipient (in `tx`); the e-mails to send
+/// after commit.
+pub async fn queue_message(
+    state: &AppState,
+    tx: &mut Tx,
+    to: &[User],
+    m: &Message<'_>,
+) -> Result<Vec<Mail>, AppError> {
     let base = state.config.public_url.clone().unwrap_or_default();
     let mut seen: Vec<&str> = Vec::new();
     let mut mails = Vec::new();
@@ -109,10 +138,10 @@ pub async fn queue(
         let n = Notification {
             id: uuid::Uuid::now_v7().to_string(),
             user_id: u.id.clone(),
-            request_id: Some(r.id.clone()),
-            subject: subject.clone(),
-            body: body.to_string(),
-            link: link.clone(),
+            request_id: m.request_id.map(str::to_string),
+            subject: m.subject.to_string(),
+            body: m.body.to_string(),
+            link: m.link.to_string(),
             created_at: hdh_store::now(),
             read_at: None,
             email: if emailed { "queued" } else { "none" }.into(),
@@ -122,10 +151,10 @@ pub async fn queue(
             mails.push(Mail {
                 notification_id: n.id.clone(),
                 to: u.email.clone(),
-                subject: subject.clone(),
+                subject: m.subject.to_string(),
                 body: format!(
-                    "Hello {},\n\n{body}\n\nRequest: {}\n{base}{link}\n\n-- \nhdh, the health data hub's single desk. Your inbox on the hub keeps every message.\n",
-                    u.display_name, r.title
+                    "Hello {},\n\n{}\n\n{}\n{base}{}\n\n-- \nhdh, the health data hub's single desk. Your inbox on the hub keeps every message.\n",
+                    u.display_name, m.body, m.about, m.link
                 ),
             });
         }

@@ -54,7 +54,8 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "nomenclatures.html",
         "nomenclature.html",
         "quality.html",
-        "ingestion.html"
+        "ingestion.html",
+        "alerts.html"
     );
     // 1234567 → "1 234 567" (thin spaces, as in French typography).
     env.add_filter("num", |v: i64| -> String {
@@ -2983,5 +2984,22 @@ mod lang_tests {
             "/catalogue?q=diab%C3%A8te&lang=fr"
         );
         assert_eq!(super::with_lang("/audit", "en"), "/audit?lang=en");
+    }
+
+    /// Every template file is one the pages can render (a page whose
+    /// template was left out of `templates()` answered 500).
+    #[test]
+    fn every_template_is_registered() {
+        let env = super::templates().unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut n = 0;
+        for f in std::fs::read_dir(dir).unwrap() {
+            let name = f.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".html") {
+                assert!(env.get_template(&name).is_ok(), "{name} is not registered");
+                n += 1;
+            }
+        }
+        assert!(n > 20, "{n} templates");
     }
 }

@@ -1449,6 +1449,13 @@ pub(crate) async fn open_project(
         ))
         .await;
     }
+    if let Some(lock) = state.store.workspace_locks(project_id).await?.first() {
+        return refuse(format!(
+            "the workspace of project {project_id} is locked pending the security officer's review of alert {} ({})",
+            lock.alert_id, lock.reason
+        ))
+        .await;
+    }
     let started = chrono::DateTime::parse_from_rfc3339(&p.created_at).map_err(|e| {
         AppError::internal(format!(
             "project {project_id} start {:?}: {e}",

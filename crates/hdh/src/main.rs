@@ -92,6 +92,62 @@ struct DeskArgs {
     require_attachments: Vec<String>,
 }
 
+/// The audit log's checkpoints, alert rules and SIEM export.
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The alert rules over the audit log (TOML `[[rule]]` tables;
+    /// docs/audit.md lists the defaults).
+    #[arg(long, env = "HDH_ALERT_RULES")]
+    alert_rules: Option<PathBuf>,
+    /// Seconds between signed checkpoints of the audit log (when it grew).
+    #[arg(long, env = "HDH_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60)]
+    audit_checkpoint_seconds: u64,
+    /// Also sign a checkpoint as soon as the log grew by this many events.
+    #[arg(long, env = "HDH_AUDIT_CHECKPOINT_EVENTS")]
+    audit_checkpoint_events: Option<u64>,
+    /// Append the audit events and alerts, as Elastic Common Schema JSON
+    /// Lines, to this file.
+    #[arg(long, env = "HDH_SIEM_FILE")]
+    siem_file: Option<PathBuf>,
+    /// Send them as syslog messages (RFC 5424 over TCP) to HOST:PORT.
+    #[arg(long, env = "HDH_SIEM_SYSLOG")]
+    siem_syslog: Option<String>,
+    /// The private enterprise number of the syslog structured data
+    /// (default: 32473, the documentation number).
+    #[arg(long, env = "HDH_SIEM_ENTERPRISE", default_value_t = hdh_audit::siem::DEFAULT_ENTERPRISE)]
+    siem_enterprise: u32,
+}
+
+impl AuditArgs {
+    fn apply(&self, cfg: &mut hdh_server::Config) -> Result<()> {
+        if let Some(path) = &self.alert_rules {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            cfg.alert_rules = hdh_alerts::parse_rules(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        if self.audit_checkpoint_seconds == 0 {
+            bail!("--audit-checkpoint-seconds: at least 1");
+        }
+        if self.audit_checkpoint_events == Some(0) {
+            bail!("--audit-checkpoint-events: at least 1");
+        }
+        cfg.audit_checkpoint_every = std::time::Duration::from_secs(self.audit_checkpoint_seconds);
+        cfg.audit_checkpoint_events = self.audit_checkpoint_events;
+        if let Some(addr) = &self.siem_syslog
+            && addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
+            bail!("--siem-syslog {addr:?}: expected HOST:PORT");
+        }
+        cfg.siem.file = self.siem_file.clone();
+        cfg.siem.syslog = self.siem_syslog.clone();
+        cfg.siem.enterprise = self.siem_enterprise;
+        Ok(())
+    }
+}
+
 /// The project workspaces' limits and the Flight SQL endpoint.
 #[derive(clap::Args)]
 struct WorkspaceArgs {
@@ -170,6 +226,8 @@ impl DeskArgs {
     }
 }
 
+// Parsed once at start: the size of `serve`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Runs the hub's web server.
@@ -196,10 +254,8 @@ enum Command {
         /// Independent output checkers who must approve a release.
         #[arg(long, env = "HDH_RELEASE_REVIEWS", default_value_t = 2)]
         release_reviews: usize,
-        /// The alert rules over the audit log (TOML `[[rule]]` tables;
-        /// docs/audit.md lists the defaults).
-        #[arg(long, env = "HDH_ALERT_RULES")]
-        alert_rules: Option<PathBuf>,
+        #[command(flatten)]
+        audit: AuditArgs,
         /// Mark session cookies `Secure` (set this when the hub is served over HTTPS).
         #[arg(long, env = "HDH_SECURE_COOKIES")]
         secure_cookies: bool,
@@ -413,7 +469,7 @@ async fn run(cli: Cli) -> Result<()> {
             release_threshold,
             disclosure_rules,
             release_reviews,
-            alert_rules,
+            audit,
             secure_cookies,
             desk,
             workspace,
@@ -432,12 +488,7 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("--release-reviews: at least 1");
             }
             cfg.release_reviews_required = release_reviews;
-            if let Some(path) = &alert_rules {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                cfg.alert_rules = hdh_alerts::parse_rules(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
+            audit.apply(&mut cfg)?;
             cfg.secure_cookies = secure_cookies;
             desk.apply(&mut cfg)?;
             // The Flight SQL endpoint, when asked for, on its own port.

@@ -329,3 +329,211 @@ async fn a_hub_killed_during_a_burst_loses_no_committed_event() {
     let report = hdh_audit::verify(&entries, &[], &[], &key, Some(hdh_audit::GENESIS));
     assert!(report.ok(), "{:?}", report.problems);
 }
+
+/// `hdh audit witness` against the running hub: (success, standard output).
+fn witness(hub: &Hub, key: &str, keep: &std::path::Path) -> (bool, String) {
+    let out = hdh(&[
+        "audit".into(),
+        "witness".into(),
+        hub.url("/audit/checkpoints.json"),
+        "--public-key".into(),
+        key.to_string(),
+        "--keep".into(),
+        keep.display().to_string(),
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn verify_all(paths: &[&std::path::Path], key: &str) -> (bool, String) {
+    let mut args = vec!["audit".to_string(), "verify".into()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    args.extend(["--public-key".to_string(), key.to_string()]);
+    let out = hdh(&args);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+async fn archive_and_witness(db: Db) {
+    let hub = start(db).await;
+    for u in ["researcher", "checker", "security"] {
+        hub.login(u).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["audit".to_string(), "public-key".into()];
+    args.extend(store_args(&hub));
+    let key = String::from_utf8(hdh(&args).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    // A witness keeps the checkpoints the hub publishes.
+    export(&hub, &dir.path().join("first.jsonl"));
+    let keep = dir.path().join("witness.jsonl");
+    let (ok, text) = witness(&hub, &key, &keep);
+    assert!(ok && text.starts_with("1 new checkpoints kept"), "{text}");
+
+    // Archive the first half.
+    let (head, _) = hub.state.store.audit_head().await.unwrap();
+    let mid = head / 2;
+    let archives = dir.path().join("archives");
+    let mut args = vec!["audit".to_string(), "archive".into()];
+    args.extend(store_args(&hub));
+    args.extend([
+        "--through".to_string(),
+        mid.to_string(),
+        "--to".into(),
+        archives.display().to_string(),
+    ]);
+    let out = hdh(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = archives.join(format!("audit-{:012}-{mid:012}.jsonl", 1));
+    assert!(archive.exists());
+    assert_eq!(hub.state.store.audit_first().await.unwrap(), Some(mid + 1));
+    // Archiving again over the same range is refused.
+    let out = hdh(&args);
+    assert!(!out.status.success());
+
+    // The log goes on; the archive and the rest verify as one chain.
+    hub.login("researcher2").await;
+    let rest = dir.path().join("rest.jsonl");
+    export(&hub, &rest);
+    let (ok, text) = verify_all(&[&archive, &rest], &key);
+    assert!(ok, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{} entries (1–",
+            hub.state.store.audit_head().await.unwrap().0
+        )),
+        "{text}"
+    );
+    let (ok, text) = verify_all(&[&rest], &key);
+    assert!(ok, "the rest alone follows the archive's last hash: {text}");
+    let (ok, text) = verify_all(&[&rest, &archive], &key);
+    assert!(
+        !ok && text.contains("TAMPERED"),
+        "segments out of order: {text}"
+    );
+    // The archive changed by one character is caught.
+    let forged = dir.path().join("forged.jsonl");
+    std::fs::write(
+        &forged,
+        std::fs::read_to_string(&archive).unwrap().replacen(
+            "\"outcome\":\"success\"",
+            "\"outcome\":\"denied\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let (ok, text) = verify_all(&[&forged, &rest], &key);
+    assert!(!ok && text.contains("TAMPERED"), "{text}");
+    // The public page lists the archive.
+    let r = hub.get(None, "/audit/checkpoints.json").await;
+    assert_eq!(r.body["archives"][0]["last_seq"], mid, "{}", r.body);
+
+    // The witness follows; then the hub rewrites a checkpoint it held
+    // (signing with its own key) and later rolls back: both caught.
+    let (ok, text) = witness(&hub, &key, &keep);
+    assert!(ok, "{text}");
+    let held = hdh_audit::read_export(&std::fs::read_to_string(&keep).unwrap(), false)
+        .unwrap()
+        .checkpoints;
+    let c = held.last().unwrap().clone();
+    let secret = std::fs::read_to_string(hub.data_dir().join("secrets/audit-signing.key")).unwrap();
+    let bytes: [u8; 32] = hex::decode(secret.trim()).unwrap().try_into().unwrap();
+    let signing = ed25519_dalek::SigningKey::from_bytes(&bytes);
+    let rewritten = hdh_audit::Checkpoint::sign(&signing, c.seq, &"ab".repeat(32), &c.at);
+    exec(
+        &hub,
+        &format!(
+            "UPDATE audit_checkpoints SET hash = '{}', signature = '{}' WHERE seq = {}",
+            rewritten.hash, rewritten.signature, c.seq
+        ),
+    )
+    .await;
+    let before = std::fs::read_to_string(&keep).unwrap();
+    let (ok, text) = witness(&hub, &key, &keep);
+    assert!(!ok && text.contains("was rewritten"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&keep).unwrap(),
+        before,
+        "kept unchanged"
+    );
+    exec(
+        &hub,
+        &format!("DELETE FROM audit_checkpoints WHERE seq >= {}", c.seq),
+    )
+    .await;
+    let (ok, text) = witness(&hub, &key, &keep);
+    assert!(!ok && text.contains("rolled back"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_segments_still_verify_and_a_witness_catches_rewrites_sqlite() {
+    archive_and_witness(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archived_segments_still_verify_and_a_witness_catches_rewrites_postgres() {
+    archive_and_witness(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_is_signed_every_n_events() {
+    let hub = crate::support::start_with(Db::Sqlite, |cfg| {
+        cfg.audit_checkpoint_every = std::time::Duration::from_secs(3600);
+        cfg.audit_checkpoint_events = Some(10);
+    })
+    .await;
+    let count = |r: &crate::support::Resp| r.body["checkpoints"].as_array().unwrap().len();
+    // The seeded hub's events are signed once (more than 10 of them).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut first = hub.get(None, "/audit/checkpoints.json").await;
+    while count(&first) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        first = hub.get(None, "/audit/checkpoints.json").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = count(&hub.get(None, "/audit/checkpoints.json").await);
+    // Fewer than 10 new events: no new checkpoint within the hour.
+    for _ in 0..3 {
+        hub.login("researcher").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        count(&hub.get(None, "/audit/checkpoints.json").await),
+        before
+    );
+    // Ten more: one, at once.
+    for _ in 0..10 {
+        hub.login("checker").await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = hub.get(None, "/audit/checkpoints.json").await;
+        if count(&r) > before {
+            let last = r.body["checkpoints"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .clone();
+            let (head, _) = hub.state.store.audit_head().await.unwrap();
+            assert!(last["seq"].as_i64().unwrap() <= head);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 13 events"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

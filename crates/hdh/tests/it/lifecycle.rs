@@ -9,7 +9,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Db, Hub, Resp, start_with};
+use crate::support::{Db, Hub, Resp, mails, smtp_sink, start_with};
 
 /// The smallest PDF a test needs (the content decides, not the name).
 const PDF: &[u8] =
@@ -70,71 +70,6 @@ fn request_body(title: &str, columns: &[&str]) -> Value {
         "period_end": "2023-12-31",
         "duration_months": 24,
     })
-}
-
-/// Waits until the SMTP sink holds messages satisfying `done`; returns them all.
-async fn mails(path: &std::path::Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    for _ in 0..200 {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let all: Vec<Value> = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if done(&all) {
-            return all;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the expected e-mails did not arrive: {}",
-        std::fs::read_to_string(path).unwrap_or_default()
-    );
-}
-
-/// A real SMTP server (aiosmtpd) on a free loopback port.
-struct SmtpSink {
-    child: std::process::Child,
-    port: u16,
-    out: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn smtp_sink() -> SmtpSink {
-    use std::io::BufRead;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mail.jsonl");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/smtp/server.sh");
-    let mut child = std::process::Command::new("bash")
-        .arg(script)
-        .arg(port.to_string())
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start tests/smtp/server.sh");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("READY"), "SMTP sink: {line:?}");
-    SmtpSink {
-        child,
-        port,
-        out,
-        _dir: dir,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ mod lifecycle;
 mod output;
 mod path;
 mod sdc;
+mod siem;
 mod store;
 mod support;
 mod workspace;
