@@ -433,6 +433,27 @@ async fn output_control_through_the_api() {
         !text.contains("SELECT") && !text.contains(&pseudonym),
         "no query text in the registry"
     );
+
+    // A normal piece of work raised none of the behaviour alerts (the
+    // watched key and account operations of the seeding, the time of day
+    // and the first address aside): the rules are silent on normal use.
+    let sec = hub.login("security").await;
+    // Two passes of the rules (every 2 s) over everything written.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let alerts = hub.get(Some(&sec), "/api/alerts").await;
+    let behaviour: Vec<&Value> = alerts.body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            !["admin-and-keys", "off-hours", "new-address"].contains(&a["rule"].as_str().unwrap())
+        })
+        .collect();
+    assert!(behaviour.is_empty(), "alerts on normal use: {behaviour:?}");
+    assert!(
+        !alerts.body["alerts"].as_array().unwrap().is_empty(),
+        "the rules ran (the seeding's key operations are watched)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
