@@ -10,6 +10,7 @@ use std::path::PathBuf;
 mod producer;
 
 mod audit;
+mod linkage;
 mod ops;
 mod sdc;
 
@@ -308,6 +309,12 @@ enum Command {
     Sdc {
         #[command(subcommand)]
         command: sdc::SdcCommand,
+    },
+    /// Record linkage of CSV files: deterministic on keys, or probabilistic
+    /// (Fellegi–Sunter) configured by a TOML file.
+    Linkage {
+        #[command(subcommand)]
+        command: linkage::LinkageCommand,
     },
     /// Delivers a directory of tables (T.csv + T.schema.json, optional dataset.json) to a running hub.
     Deliver {
@@ -614,6 +621,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys { command } => ops::keys(command).await,
         Command::Opposition { command } => ops::opposition(command).await,
         Command::Sdc { command } => sdc::run(command),
+        Command::Linkage { command } => linkage::run(command),
         Command::Audit { command } => audit::run(command).await,
         Command::Demo {
             command: DemoCommand::Generate { out, persons, seed },

@@ -16,6 +16,10 @@ fn every_subcommand_has_help() {
         vec!["user", "list", "--help"],
         vec!["demo", "generate", "--help"],
         vec!["deliver", "--help"],
+        vec!["linkage", "probabilistic", "--help"],
+        vec!["linkage", "deterministic", "--help"],
+        vec!["audit", "witness", "--help"],
+        vec!["audit", "archive", "--help"],
     ] {
         let out = hdh().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -175,4 +179,145 @@ fn demo_generate_writes_tables_and_schemas() {
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
+}
+
+/// `hdh linkage`: exact links with a collision reported; a probabilistic
+/// linkage that finds people despite typos; settings at fault named.
+#[test]
+fn linkage_of_csv_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let left = w(
+        "a.csv",
+        "id,nir,dob,first,last\na1,N1,1980-01-02,JEAN,MARTIN\na2,N2,1975-06-07,MARIE,DUBOIS\na3,N2,1975-06-07,LUC,DUBOIS\na4,N4,1990-03-12,ANNE,PETIT\n",
+    );
+    let right = w(
+        "b.csv",
+        "id,nir,dob,first,last\nb1,N1,1980-01-02,JEAN,MARTTIN\nb2,N2,1975-06-07,MARIE,DUBOIS\nb4,N4,1990-12-03,ANNE,PETIT\nb9,N9,1960-01-01,PAUL,SIMON\n",
+    );
+    let out = dir.path().join("links.csv");
+    let o = hdh()
+        .args([
+            "linkage",
+            "deterministic",
+            "--left",
+            &left,
+            "--right",
+            &right,
+            "--on",
+            "nir,dob",
+            "--id",
+            "id",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.starts_with("1 links; left: 2 records in 1 colliding keys"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "left_id,right_id\na1,b1\n"
+    );
+
+    let settings = w(
+        "s.toml",
+        r#"
+link_type = "link_only"
+threshold = 0.8
+[[blocking]]
+columns = ["nir"]
+[[blocking]]
+columns = ["last"]
+[[deterministic]]
+columns = ["nir", "dob"]
+[training]
+u_pairs = 1000
+[[training.blocking]]
+columns = ["nir"]
+[[training.blocking]]
+columns = ["last"]
+[[comparison]]
+name = "first"
+columns = ["first"]
+levels = [{ kind = "exact" }]
+[[comparison]]
+name = "last"
+columns = ["last"]
+levels = [{ kind = "exact" }, { kind = "damerau_levenshtein", max = 1 }]
+[[comparison]]
+name = "dob"
+columns = ["dob"]
+levels = [{ kind = "exact" }, { kind = "date_swapped" }]
+"#,
+    );
+    let model = dir.path().join("model.json");
+    let o = hdh()
+        .args([
+            "linkage",
+            "probabilistic",
+            "--settings",
+            &settings,
+            "--left",
+            &left,
+            "--right",
+            &right,
+            "--id",
+            "id",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let links = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        links.starts_with("left_id,right_id,weight,probability,cluster\n"),
+        "{links}"
+    );
+    for pair in ["a1,b1,", "a2,b2,", "a4,b4,"] {
+        assert!(links.contains(pair), "{pair} in {links}");
+    }
+    assert!(!links.contains("b9") && !links.contains("a3,"), "{links}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
+    assert_eq!(m["comparisons"][1]["name"], "last");
+    assert!(m["lambda"].as_f64().unwrap() > 0.0);
+
+    let bad = w(
+        "bad.toml",
+        &std::fs::read_to_string(&settings)
+            .unwrap()
+            .replace("max = 1", "maximum = 1"),
+    );
+    let o = hdh()
+        .args([
+            "linkage",
+            "probabilistic",
+            "--settings",
+            &bad,
+            "--left",
+            &left,
+            "--right",
+            &right,
+            "--id",
+            "id",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("bad.toml") && e.contains("maximum"), "{e}");
 }

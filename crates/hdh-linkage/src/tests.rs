@@ -1,0 +1,622 @@
+use super::*;
+use crate::blocking::{candidate_pairs, covered};
+use crate::compare::Compiled;
+use crate::model::Linker;
+use crate::settings::{Level, Rule};
+use rand::{Rng, SeedableRng};
+
+fn col(v: &[Option<&str>]) -> Vec<Option<String>> {
+    v.iter().map(|x| x.map(str::to_string)).collect()
+}
+
+fn records(ids: usize, cols: &[(&str, Vec<Option<String>>)]) -> Records {
+    let mut r = Records::new((0..ids).map(|i| format!("r{i}")).collect());
+    for (name, values) in cols {
+        r = r.with_column(name, values.clone()).unwrap();
+    }
+    r
+}
+
+/// Data simulated with known parameters: a category of K values (uniform,
+/// so u of an exact match is 1/K) copied with an error rate e (so m is 1 − e).
+#[test]
+fn em_recovers_known_m_and_u() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let fields = [
+        ("a", 20, 0.05),
+        ("b", 50, 0.10),
+        ("c", 12, 0.02),
+        ("d", 30, 0.15),
+    ];
+    let persons = 3000;
+    let extra = 1000; // right-only records
+    let mut left_cols: Vec<(String, Vec<Option<String>>)> = Vec::new();
+    let mut right_cols: Vec<(String, Vec<Option<String>>)> = Vec::new();
+    let block: Vec<u32> = (0..persons + extra)
+        .map(|_| rng.random_range(0..150))
+        .collect();
+    left_cols.push((
+        "blk".into(),
+        (0..persons).map(|p| Some(block[p].to_string())).collect(),
+    ));
+    right_cols.push((
+        "blk".into(),
+        (0..persons + extra)
+            .map(|p| Some(block[p].to_string()))
+            .collect(),
+    ));
+    for &(name, k, e) in &fields {
+        let truth: Vec<u32> = (0..persons + extra)
+            .map(|_| rng.random_range(0..k))
+            .collect();
+        left_cols.push((
+            name.into(),
+            (0..persons).map(|p| Some(truth[p].to_string())).collect(),
+        ));
+        right_cols.push((
+            name.into(),
+            (0..persons + extra)
+                .map(|p| {
+                    let mut v = truth[p];
+                    if p < persons && rng.random_bool(e) {
+                        // An error gives another value.
+                        v = (v + rng.random_range(1..k)) % k;
+                    }
+                    Some(v.to_string())
+                })
+                .collect(),
+        ));
+    }
+    let build = |n: usize, cols: Vec<(String, Vec<Option<String>>)>| {
+        let mut r = Records::new((0..n).map(|i| i.to_string()).collect());
+        for (c, v) in cols {
+            r = r.with_column(&c, v).unwrap();
+        }
+        r
+    };
+    let left = build(persons, left_cols);
+    let right = build(persons + extra, right_cols);
+    let mut toml = String::from(
+        "link_type = \"link_only\"\n[[blocking]]\ncolumns = [\"blk\"]\n[training]\nu_pairs = 400000\nmax_iterations = 200\ntolerance = 1e-7\n[[training.blocking]]\ncolumns = [\"blk\"]\n",
+    );
+    for (name, _, _) in &fields {
+        toml.push_str(&format!(
+            "[[comparison]]\nname = \"{name}\"\ncolumns = [\"{name}\"]\nlevels = [{{ kind = \"exact\" }}]\n"
+        ));
+    }
+    let settings = Settings::from_toml(&toml).unwrap();
+    let linker = Linker::new(&settings, &left, &right).unwrap();
+    let model = linker.train().unwrap();
+    for (p, &(name, k, e)) in model.comparisons.iter().zip(&fields) {
+        let (m, u) = (p.m[0], p.u[0]);
+        assert!(
+            (m - (1.0 - e)).abs() < 0.02,
+            "{name}: m {m} for {}",
+            1.0 - e
+        );
+        let u_true = 1.0 / k as f64;
+        assert!(
+            (u - u_true).abs() < 0.1 * u_true + 0.002,
+            "{name}: u {u} for {u_true}"
+        );
+    }
+    assert!(model.sessions[0].converged, "{:?}", model.sessions);
+}
+
+#[test]
+fn term_frequencies_weigh_rare_names_more() {
+    let mut names = vec![Some("MARTIN"); 40];
+    names.extend([Some("ZYLBERSZTEJN"), Some("DUPONT"), Some("DUPONT")]);
+    let n = names.len();
+    let left = records(
+        n,
+        &[("surname", col(&names)), ("blk", col(&vec![Some("x"); n]))],
+    );
+    let toml = |tf: bool| {
+        format!(
+            "link_type = \"dedupe_only\"\n[[blocking]]\ncolumns = [\"blk\"]\n[[comparison]]\nname = \"surname\"\ncolumns = [\"surname\"]\ntf_adjust = {tf}\nlevels = [{{ kind = \"exact\" }}]\n"
+        )
+    };
+    let model = model::Model {
+        lambda: 0.01,
+        comparisons: vec![model::ComparisonParams {
+            name: "surname".into(),
+            levels: vec!["exact".into(), "else".into()],
+            m: vec![0.9, 0.1],
+            u: vec![0.2, 0.8],
+            tf_adjust: true,
+        }],
+        sessions: vec![],
+    };
+    let s = Settings::from_toml(&toml(true)).unwrap();
+    let linker = Linker::new(&s, &left, &left).unwrap();
+    let common = linker.explain(&model, (0, 1))[1].clone();
+    let rare_pair = {
+        // Two records named ZYLBERSZTEJN: add one.
+        let mut names = names.clone();
+        names.push(Some("ZYLBERSZTEJN"));
+        names
+    };
+    let left2 = records(
+        rare_pair.len(),
+        &[
+            ("surname", col(&rare_pair)),
+            ("blk", col(&vec![Some("x"); rare_pair.len()])),
+        ],
+    );
+    let linker2 = Linker::new(&s, &left2, &left2).unwrap();
+    let rare = linker2.explain(&model, (40, 43))[1].clone();
+    assert!(common.tf_adjusted && rare.tf_adjusted);
+    assert!(rare.weight > common.weight + 3.0, "{rare:?} vs {common:?}");
+    // log2(m / tf): MARTIN is 40 of 43 records.
+    assert!((common.weight - (0.9f64 / (40.0 / 43.0)).log2()).abs() < 1e-9);
+    // Without the adjustment both weigh log2(m / u).
+    let s = Settings::from_toml(&toml(false)).unwrap();
+    let plain = Linker::new(&s, &left2, &left2).unwrap();
+    let a = plain.explain(&model, (0, 1))[1].weight;
+    let b = plain.explain(&model, (40, 43))[1].weight;
+    assert_eq!(a, b);
+    assert!((a - (0.9f64 / 0.2).log2()).abs() < 1e-9);
+}
+
+#[test]
+fn blocking_never_loses_a_pair_a_rule_covers() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut generate = |n: usize| {
+        let mut v = |k: u32, missing: f64| -> Vec<Option<String>> {
+            (0..n)
+                .map(|_| (!rng.random_bool(missing)).then(|| rng.random_range(0..k).to_string()))
+                .collect()
+        };
+        let (x, y, z) = (v(4, 0.1), v(6, 0.2), v(3, 0.0));
+        records(n, &[("x", x), ("y", y), ("z", z)])
+    };
+    let left = generate(70);
+    let right = generate(55);
+    let rules = vec![
+        Rule {
+            columns: vec!["x".into(), "y".into()],
+            salt: 0,
+        },
+        Rule {
+            columns: vec!["z".into()],
+            salt: 3,
+        },
+        Rule {
+            columns: vec!["y".into()],
+            salt: 0,
+        },
+    ];
+    for link in [LinkType::LinkOnly, LinkType::DedupeOnly] {
+        let other = if link == LinkType::LinkOnly {
+            &right
+        } else {
+            &left
+        };
+        let pairs = candidate_pairs(&left, other, &rules, link).unwrap();
+        let set: std::collections::HashSet<_> = pairs.iter().copied().collect();
+        assert_eq!(set.len(), pairs.len(), "{link:?}: a pair generated twice");
+        let mut expected = 0;
+        for i in 0..left.len() {
+            for j in 0..other.len() {
+                if link == LinkType::DedupeOnly && j <= i {
+                    continue;
+                }
+                let c = covered(&left, other, &rules, i, j).unwrap();
+                assert_eq!(
+                    c,
+                    set.contains(&(i as u32, j as u32)),
+                    "{link:?} ({i}, {j})"
+                );
+                expected += usize::from(c);
+            }
+        }
+        assert_eq!(pairs.len(), expected);
+        // Salt spreads the work, never changes the pairs.
+        let unsalted: Vec<Rule> = rules
+            .iter()
+            .map(|r| Rule {
+                salt: 0,
+                ..r.clone()
+            })
+            .collect();
+        assert_eq!(
+            candidate_pairs(&left, other, &unsalted, link).unwrap(),
+            pairs
+        );
+    }
+}
+
+#[test]
+fn deterministic_linkage_reports_collisions() {
+    let left = records(
+        5,
+        &[
+            (
+                "nir",
+                col(&[Some("A"), Some("B"), Some("B"), Some("C"), None]),
+            ),
+            (
+                "dob",
+                col(&[
+                    Some("1980-01-01"),
+                    Some("1990-05-05"),
+                    Some("1990-05-05"),
+                    Some("1970-03-03"),
+                    Some("2000-01-01"),
+                ]),
+            ),
+            (
+                "rank",
+                col(&[Some("1"), Some("1"), Some("1"), Some("1"), Some("1")]),
+            ),
+        ],
+    );
+    let right = records(
+        4,
+        &[
+            ("nir", col(&[Some("B"), Some("A"), Some("D"), Some("C")])),
+            (
+                "dob",
+                col(&[
+                    Some("1990-05-05"),
+                    Some("1980-01-01"),
+                    Some("1999-09-09"),
+                    Some("1970-03-03"),
+                ]),
+            ),
+            ("rank", col(&[Some("1"), Some("1"), Some("1"), Some("1")])),
+        ],
+    );
+    let on: Vec<String> = ["nir", "dob", "rank"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let r = deterministic::link(&left, &right, &on).unwrap();
+    // Twins under one holder (records 1 and 2) without their rank: a collision.
+    assert_eq!(r.links, vec![(0, 1), (3, 3)]);
+    assert_eq!(r.collisions_left, vec![vec![1, 2]]);
+    assert!(r.collisions_right.is_empty());
+    assert_eq!(r.incomplete_left, vec![4]);
+    assert_eq!(r.unmatched_right, vec![2]);
+    assert_eq!(
+        r.ambiguous_right,
+        vec![0],
+        "B's partner is one of the twins"
+    );
+    assert!(r.unmatched_left.is_empty());
+    // With the rank telling them apart, both twins link.
+    let left = left
+        .clone()
+        .with_column(
+            "rank2",
+            col(&[Some("1"), Some("1"), Some("2"), Some("1"), Some("1")]),
+        )
+        .unwrap();
+    let right = right
+        .with_column("rank2", col(&[Some("2"), Some("1"), Some("1"), Some("1")]))
+        .unwrap();
+    let on: Vec<String> = ["nir", "dob", "rank2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let r = deterministic::link(&left, &right, &on).unwrap();
+    assert_eq!(r.links, vec![(0, 1), (2, 0), (3, 3)]);
+    assert!(r.collisions_left.is_empty());
+    assert_eq!(r.unmatched_left, vec![1]);
+}
+
+#[test]
+fn malformed_settings_name_the_key() {
+    let base = "link_type = \"link_only\"\n[[blocking]]\ncolumns = [\"s\"]\n[[comparison]]\nname = \"s\"\ncolumns = [\"s\"]\n";
+    let ok = format!("{base}levels = [{{ kind = \"exact\" }}]\n");
+    Settings::from_toml(&ok).unwrap();
+    let err = |t: &str| Settings::from_toml(t).unwrap_err().to_string();
+    let e = err(&format!("thresold = 0.5\n{ok}"));
+    assert!(e.contains("thresold"), "{e}");
+    let e = err(&format!("threshold = 1.5\n{ok}"));
+    assert!(e.starts_with("threshold:"), "{e}");
+    let e = err(&format!(
+        "{base}levels = [{{ kind = \"exact\" }}, {{ kind = \"jaro_winkler\", threshold = 1.4 }}]\n"
+    ));
+    assert!(
+        e.starts_with("comparison[0] (\"s\").levels[1].threshold:"),
+        "{e}"
+    );
+    let e = err(&format!("{base}levels = [{{ kind = \"soundex\" }}]\n"));
+    assert!(e.contains("soundex"), "{e}");
+    let e = err(&format!(
+        "{base}levels = [{{ kind = \"within_km\", km = 5.0 }}]\n"
+    ));
+    assert!(e.contains("comparison[0] (\"s\").columns"), "{e}");
+    let e = err(&ok.replace("link_only", "link_both"));
+    assert!(e.contains("link_both"), "{e}");
+    // A column the records lack is named too.
+    let s = Settings::from_toml(&ok).unwrap();
+    let r = records(2, &[("t", col(&[Some("a"), Some("b")]))]);
+    let e = match Linker::new(&s, &r, &r) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a missing column was accepted"),
+    };
+    assert!(e.contains("no column \"s\""), "{e}");
+}
+
+#[test]
+fn levels_of_dates_strings_and_places() {
+    let left = records(
+        1,
+        &[
+            ("d", col(&[Some("1985-03-07")])),
+            ("n", col(&[Some("DUPONT")])),
+            ("lat", col(&[Some("48.8566")])),
+            ("lon", col(&[Some("2.3522")])),
+        ],
+    );
+    let right = records(
+        5,
+        &[
+            (
+                "d",
+                col(&[
+                    Some("19850703"),
+                    Some("1985-03-09"),
+                    Some("1990-01-01"),
+                    None,
+                    Some("1985-03-07"),
+                ]),
+            ),
+            (
+                "n",
+                col(&[
+                    Some("DUPOND"),
+                    Some("DUPONT"),
+                    Some("DUPNOT"),
+                    Some("MARTIN"),
+                    None,
+                ]),
+            ),
+            (
+                "lat",
+                col(&[
+                    Some("48.8049"),
+                    Some("45.7640"),
+                    None,
+                    Some("48.8566"),
+                    Some("48.8566"),
+                ]),
+            ),
+            (
+                "lon",
+                col(&[
+                    Some("2.1204"),
+                    Some("4.8357"),
+                    None,
+                    Some("2.3522"),
+                    Some("2.3522"),
+                ]),
+            ),
+        ],
+    );
+    let comp = |levels: Vec<Level>, columns: &[&str]| {
+        Compiled::new(
+            &settings::Comparison {
+                name: "x".into(),
+                columns: columns.iter().map(|s| s.to_string()).collect(),
+                levels,
+                tf_adjust: false,
+            },
+            &left,
+            &right,
+        )
+        .unwrap()
+    };
+    let d = comp(
+        vec![
+            Level::Exact,
+            Level::DateSwapped,
+            Level::DateWithin { days: 3 },
+        ],
+        &["d"],
+    );
+    let got: Vec<u8> = (0..5).map(|j| d.level(&left, 0, &right, j)).collect();
+    assert_eq!(got, vec![1, 2, 3, compare::NULL, 0]);
+    let n = comp(
+        vec![
+            Level::Exact,
+            Level::JaroWinkler { threshold: 0.9 },
+            Level::DamerauLevenshtein { max: 1 },
+        ],
+        &["n"],
+    );
+    let got: Vec<u8> = (0..5).map(|j| n.level(&left, 0, &right, j)).collect();
+    // DUPOND ~ DUPONT by Jaro-Winkler; DUPNOT is one transposition away.
+    assert_eq!(got[..4], [1, 0, 1, 3]);
+    let p = comp(
+        vec![Level::WithinKm { km: 20.0 }, Level::WithinKm { km: 500.0 }],
+        &["lat", "lon"],
+    );
+    let got: Vec<u8> = (0..5).map(|j| p.level(&left, 0, &right, j)).collect();
+    // Paris–Versailles ~17 km, Paris–Lyon ~392 km.
+    assert_eq!(got, vec![0, 1, compare::NULL, 0, 0]);
+}
+
+#[test]
+fn a_small_linkage_end_to_end() {
+    // Persons with a typo here and there, a swapped birth date, a missing
+    // value; the model finds them and nobody else.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let first = [
+        "JEAN", "MARIE", "PIERRE", "ANNE", "LUC", "CLAIRE", "PAUL", "SOPHIE", "LOUIS", "EMMA",
+    ];
+    let last = [
+        "MARTIN", "BERNARD", "THOMAS", "PETIT", "ROBERT", "RICHARD", "DURAND", "DUBOIS", "MOREAU",
+        "LAURENT", "SIMON", "MICHEL",
+    ];
+    let n = 400;
+    let mut people = Vec::new();
+    for _ in 0..n {
+        people.push((
+            first[rng.random_range(0..first.len())].to_string(),
+            last[rng.random_range(0..last.len())].to_string(),
+            format!(
+                "19{:02}-{:02}-{:02}",
+                rng.random_range(30..99),
+                rng.random_range(1..13),
+                rng.random_range(1..29)
+            ),
+            rng.random_range(1..96).to_string(),
+        ));
+    }
+    let typo = |s: &str, rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut c: Vec<char> = s.chars().collect();
+        let i = rng.random_range(0..c.len() - 1);
+        c.swap(i, i + 1);
+        c.into_iter().collect::<String>()
+    };
+    let mut right_people = Vec::new();
+    for (k, p) in people.iter().enumerate() {
+        let mut q = p.clone();
+        match k % 5 {
+            0 => q.1 = typo(&q.1, &mut rng),
+            1 => {
+                let d = compare::date(&q.2).unwrap();
+                use chrono::Datelike;
+                if d.day() <= 12 {
+                    q.2 = format!("{}-{:02}-{:02}", d.year(), d.day(), d.month());
+                }
+            }
+            2 => q.3 = String::new(),
+            _ => {}
+        }
+        right_people.push(q);
+    }
+    let to_records = |ps: &[(String, String, String, String)]| {
+        records(
+            ps.len(),
+            &[
+                ("first", ps.iter().map(|p| Some(p.0.clone())).collect()),
+                ("last", ps.iter().map(|p| Some(p.1.clone())).collect()),
+                ("dob", ps.iter().map(|p| Some(p.2.clone())).collect()),
+                ("dpt", ps.iter().map(|p| Some(p.3.clone())).collect()),
+                (
+                    "year",
+                    ps.iter().map(|p| Some(p.2[..4].to_string())).collect(),
+                ),
+            ],
+        )
+    };
+    let (left, right) = (to_records(&people), to_records(&right_people));
+    let settings = Settings::from_toml(
+        r#"
+link_type = "link_only"
+threshold = 0.9
+recall = 0.7
+[[blocking]]
+columns = ["dob"]
+[[blocking]]
+columns = ["last", "year"]
+[[blocking]]
+columns = ["first", "dpt"]
+[[deterministic]]
+columns = ["first", "last", "dob"]
+[training]
+u_pairs = 100000
+[[training.blocking]]
+columns = ["dob"]
+[[training.blocking]]
+columns = ["last", "year"]
+[[comparison]]
+name = "first"
+columns = ["first"]
+tf_adjust = true
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }]
+[[comparison]]
+name = "last"
+columns = ["last"]
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }, { kind = "damerau_levenshtein", max = 2 }]
+[[comparison]]
+name = "dob"
+columns = ["dob"]
+levels = [{ kind = "exact" }, { kind = "date_swapped" }, { kind = "date_within", days = 365 }]
+[[comparison]]
+name = "dpt"
+columns = ["dpt"]
+levels = [{ kind = "exact" }]
+"#,
+    )
+    .unwrap();
+    let linker = Linker::new(&settings, &left, &right).unwrap();
+    let model = linker.train().unwrap();
+    let pairs = linker.blocked_pairs().unwrap();
+    let scored = linker.score(&model, &pairs);
+    let links: Vec<_> = scored
+        .iter()
+        .filter(|s| s.probability >= settings.threshold)
+        .map(|s| s.pair)
+        .collect();
+    let tp = links.iter().filter(|(i, j)| i == j).count();
+    let precision = tp as f64 / links.len() as f64;
+    let recall = tp as f64 / n as f64;
+    assert!(
+        precision > 0.97 && recall > 0.95,
+        "precision {precision}, recall {recall}"
+    );
+    // The explanation adds up to the weight.
+    let s = scored.iter().find(|s| s.pair == (0, 0)).unwrap();
+    let terms = linker.explain(&model, (0, 0));
+    let sum: f64 = terms.iter().map(|t| t.weight).sum();
+    assert!((sum - s.weight).abs() < 1e-9, "{terms:?}");
+    assert_eq!(terms[1].comparison, "first");
+    // Clusters: each linked pair is one entity.
+    let ids = cluster::clusters(left.len(), right.len(), &links, LinkType::LinkOnly);
+    assert_eq!(ids[0], ids[n]);
+}
+
+/// The bounds that skip string comparisons never change a level: the
+/// levels agree with strsim computed on every pair.
+#[test]
+fn string_levels_agree_with_strsim_on_every_pair() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let alphabet: Vec<char> = "ABCDEÉ".chars().collect();
+    let words: Vec<String> = (0..300)
+        .map(|_| {
+            let n = rng.random_range(1..9);
+            (0..n)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect()
+        })
+        .collect();
+    let n = words.len();
+    let r = records(n, &[("w", words.iter().map(|w| Some(w.clone())).collect())]);
+    let levels = vec![
+        Level::JaroWinkler { threshold: 0.92 },
+        Level::DamerauLevenshtein { max: 1 },
+        Level::JaroWinkler { threshold: 0.75 },
+        Level::DamerauLevenshtein { max: 3 },
+    ];
+    let c = Compiled::new(
+        &settings::Comparison {
+            name: "w".into(),
+            columns: vec!["w".into()],
+            levels: levels.clone(),
+            tf_adjust: false,
+        },
+        &r,
+        &r,
+    )
+    .unwrap();
+    for i in 0..n {
+        for j in 0..n {
+            let (a, b) = (&words[i], &words[j]);
+            let expected = levels
+                .iter()
+                .position(|l| match l {
+                    Level::JaroWinkler { threshold } => strsim::jaro_winkler(a, b) >= *threshold,
+                    Level::DamerauLevenshtein { max } => strsim::damerau_levenshtein(a, b) <= *max,
+                    _ => unreachable!(),
+                })
+                .unwrap_or(levels.len()) as u8;
+            assert_eq!(c.level(&r, i, &r, j), expected, "{a:?} {b:?}");
+        }
+    }
+}
