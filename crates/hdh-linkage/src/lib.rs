@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod compare;
 pub mod deterministic;
 pub mod model;
+pub mod pprl;
 pub mod settings;
 
 pub use settings::{LinkType, Settings, SettingsError};

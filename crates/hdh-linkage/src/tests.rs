@@ -644,3 +644,140 @@ fn damerau_levenshtein_agrees_with_strsim() {
     assert_eq!(compare::damerau_levenshtein("19800102", "19800120"), 1);
     assert_eq!(compare::damerau_levenshtein("MARTIN", "MATRIN"), 1);
 }
+
+/// Known answers from `clkhash` 0.18.3 (`double_hash_encode_ngrams` over
+/// `NgramComparison(2)` tokens, keys b"secret-sha1-key", b"secret-md5-key").
+#[test]
+fn pprl_encodings_match_clkhash() {
+    use pprl::{FieldEncoding, Secret, encode};
+    let cases: [(&str, usize, usize, &[usize]); 3] = [
+        (
+            "JEAN",
+            20,
+            1024,
+            &[
+                8, 40, 41, 66, 67, 68, 89, 111, 112, 122, 132, 144, 158, 164, 186, 203, 220, 229,
+                232, 251, 256, 278, 284, 288, 296, 320, 352, 365, 369, 372, 380, 391, 398, 412,
+                413, 417, 444, 446, 448, 484, 498, 504, 509, 518, 524, 527, 531, 536, 553, 560,
+                564, 568, 579, 600, 608, 628, 636, 638, 649, 660, 671, 676, 684, 689, 692, 693,
+                712, 730, 741, 752, 770, 784, 788, 804, 811, 816, 822, 828, 833, 850, 851, 855,
+                864, 896, 903, 904, 908, 924, 932, 940, 951, 970, 973, 984, 995, 1016,
+            ],
+        ),
+        (
+            "1980-01-02",
+            10,
+            512,
+            &[
+                8, 12, 18, 24, 25, 42, 43, 49, 50, 57, 60, 64, 65, 68, 71, 75, 86, 87, 102, 107,
+                126, 161, 164, 166, 169, 173, 176, 189, 192, 197, 209, 216, 220, 223, 230, 242,
+                245, 262, 268, 271, 277, 281, 282, 284, 291, 294, 298, 313, 320, 324, 328, 334,
+                346, 353, 362, 364, 372, 373, 375, 378, 385, 389, 396, 398, 399, 403, 422, 424,
+                435, 441, 442, 448, 450, 452, 455, 456, 460, 464, 468, 471, 472, 476, 479, 480,
+                482, 483, 484, 486, 493, 502,
+            ],
+        ),
+        ("É", 5, 128, &[3, 11, 44, 107, 115, 123]),
+    ];
+    for (value, k, bits, expected) in cases {
+        let secret = Secret {
+            key_sha1: b"secret-sha1-key".to_vec(),
+            key_md5: b"secret-md5-key".to_vec(),
+            bits,
+        };
+        let how = FieldEncoding {
+            q: 2,
+            k,
+            salt: None,
+        };
+        let f = encode(&secret, &[(Some(value), &how)]);
+        assert_eq!(f.positions(), expected, "{value}");
+    }
+}
+
+#[test]
+fn pprl_links_by_dice_without_clear_values() {
+    use pprl::{FieldEncoding, Secret, balance, dice, encode, link};
+    let secret = Secret {
+        key_sha1: b"k1".to_vec(),
+        key_md5: b"k2".to_vec(),
+        bits: 1024,
+    };
+    let first = FieldEncoding {
+        q: 2,
+        k: 20,
+        salt: Some("first:".into()),
+    };
+    let last = FieldEncoding {
+        q: 2,
+        k: 20,
+        salt: Some("last:".into()),
+    };
+    let enc = |f: &str, l: &str| encode(&secret, &[(Some(f), &first), (Some(l), &last)]);
+    let left = vec![
+        enc("JEAN", "DUPONT"),
+        enc("MARIE", "CURIE"),
+        enc("PAUL", "MARTIN"),
+    ];
+    let right = vec![
+        enc("JEAN", "DUPOND"),
+        enc("PAULE", "MARTINE"),
+        enc("ANNE", "PETIT"),
+    ];
+    assert!(dice(&left[0], &right[0]) > 0.8);
+    assert!(dice(&left[1], &right[2]) < 0.4);
+    let pairs: Vec<(u32, u32)> = link(&left, &right, 0.7)
+        .iter()
+        .map(|p| (p.0, p.1))
+        .collect();
+    assert_eq!(pairs, vec![(0, 0), (2, 1)]);
+    // Salting: the same q-grams in another field set other bits.
+    let swapped = encode(&secret, &[(Some("DUPONT"), &first), (Some("JEAN"), &last)]);
+    assert!(dice(&left[0], &swapped) < 0.5);
+    // Balanced encodings all have as many ones as the filter has bits,
+    // and keep the order of similarities.
+    let b: Vec<_> = left.iter().chain(&right).map(|f| balance(f, 99)).collect();
+    assert!(b.iter().all(|f| f.ones() == 1024 && f.bits == 2048));
+    assert!(dice(&b[0], &b[3]) > dice(&b[0], &b[5]));
+}
+
+/// The count range skips only pairs that cannot reach the threshold: the
+/// same pairs as comparing every one.
+#[test]
+fn pprl_link_finds_what_comparing_every_pair_finds() {
+    use pprl::{Filter, dice, link};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+    // 256 bits (the portable loop) and 1 024 (the vector one where the
+    // processor has it).
+    for bits in [256, 1024] {
+        let mut random = |density: f64| {
+            let mut f = Filter::new(bits);
+            for i in 0..bits {
+                if rng.random_bool(density) {
+                    f.set(i);
+                }
+            }
+            f
+        };
+        let left: Vec<Filter> = (0..80)
+            .map(|k| random(0.1 + (k % 7) as f64 * 0.05))
+            .collect();
+        let mut right: Vec<Filter> = (0..70)
+            .map(|k| random(0.1 + (k % 5) as f64 * 0.07))
+            .collect();
+        right.push(left[3].clone());
+        right.push(Filter::new(bits));
+        for t in [0.2, 0.35, 0.5, 1.0] {
+            let got: Vec<(u32, u32)> = link(&left, &right, t).iter().map(|p| (p.0, p.1)).collect();
+            let mut expected = Vec::new();
+            for (i, a) in left.iter().enumerate() {
+                for (j, b) in right.iter().enumerate() {
+                    if dice(a, b) >= t {
+                        expected.push((i as u32, j as u32));
+                    }
+                }
+            }
+            assert_eq!(got, expected, "{bits} bits, threshold {t}");
+        }
+    }
+}
