@@ -19,6 +19,8 @@ pub struct Compiled {
     /// For a one-column comparison: the values of both sides in one
     /// dictionary, so that records are small numbers next to each other.
     joint: Option<Joint>,
+    /// The other column of each `same` level, on each side.
+    same: Vec<Option<(usize, usize)>>,
 }
 
 /// A missing value in a [`Joint`] dictionary.
@@ -87,6 +89,14 @@ impl Compiled {
         };
         let (lc, rc) = (cols(left)?, cols(right)?);
         let joint = (lc.len() == 1).then(|| Joint::new(left, lc[0], right, rc[0]));
+        let same = c
+            .levels
+            .iter()
+            .map(|l| match l {
+                Level::Same { column } => Ok(Some((left.column(column)?, right.column(column)?))),
+                _ => Ok(None),
+            })
+            .collect::<Result<_, RecordsError>>()?;
         Ok(Compiled {
             name: c.name.clone(),
             levels: c.levels.clone(),
@@ -94,6 +104,7 @@ impl Compiled {
             left: lc,
             right: rc,
             joint,
+            same,
         })
     }
 
@@ -116,6 +127,7 @@ impl Compiled {
             Some(Level::DateWithin { days }) => format!("within {days} days"),
             Some(Level::DateSwapped) => "day and month swapped".into(),
             Some(Level::WithinKm { km }) => format!("within {km} km"),
+            Some(Level::Same { column }) => format!("same {column}"),
         }
     }
 
@@ -150,7 +162,7 @@ impl Compiled {
             if let (Some(p), Some(q)) = (&d.counts[x as usize], &d.counts[y as usize]) {
                 facts.common_bound = Some((common_at_most(p, q), a.len(), b.len()));
             }
-            return self.level_with(&mut facts, &[a], &[b]);
+            return self.level_with(&mut facts, &[a], &[b], (left, i, right, j));
         }
         let mut a = Vec::with_capacity(self.left.len());
         let mut b = Vec::with_capacity(self.right.len());
@@ -163,17 +175,25 @@ impl Compiled {
                 _ => return NULL,
             }
         }
-        self.level_of(&a, &b)
+        let mut facts = Facts::new(text(&a), text(&b), a == b);
+        self.level_with(&mut facts, &a, &b, (left, i, right, j))
     }
 
-    fn level_of(&self, a: &[&str], b: &[&str]) -> u8 {
-        let mut facts = Facts::new(text(a), text(b), a == b);
-        self.level_with(&mut facts, a, b)
-    }
-
-    fn level_with(&self, facts: &mut Facts<'_>, a: &[&str], b: &[&str]) -> u8 {
+    fn level_with(
+        &self,
+        facts: &mut Facts<'_>,
+        a: &[&str],
+        b: &[&str],
+        (left, i, right, j): (&Records, usize, &Records, usize),
+    ) -> u8 {
         for (k, level) in self.levels.iter().enumerate() {
-            if facts.meets(level, a, b) {
+            let met = match self.same[k] {
+                Some((cl, cr)) => {
+                    matches!((left.get(cl, i), right.get(cr, j)), (Some(x), Some(y)) if x == y)
+                }
+                None => facts.meets(level, a, b),
+            };
+            if met {
                 return k as u8;
             }
         }
@@ -323,6 +343,8 @@ impl<'a> Facts<'a> {
                 (Some(x), Some(y)) => haversine_km(x, y) <= *km,
                 _ => false,
             },
+            // Answered from the other column by `level_with`.
+            Level::Same { .. } => false,
         }
     }
 }

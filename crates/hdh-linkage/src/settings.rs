@@ -73,6 +73,10 @@ pub enum Level {
     /// Points (the comparison's two columns: latitude, longitude in
     /// degrees) at most `km` apart.
     WithinKm { km: f64 },
+    /// The records agree on another column (a commune's employment basin
+    /// or health sector from the commune table, mapped at the edge): a
+    /// coarser level of the same comparison.
+    Same { column: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -264,6 +268,9 @@ impl Settings {
                             format!("{key}.columns"),
                             "a distance compares two columns: latitude, longitude",
                         ));
+                    }
+                    Level::Same { column } if column.trim().is_empty() => {
+                        return Err(invalid(format!("{lk}.column"), "name a column"));
                     }
                     Level::Prefix { chars: 0 } => {
                         return Err(invalid(format!("{lk}.chars"), "at least 1"));

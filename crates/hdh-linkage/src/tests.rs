@@ -781,3 +781,80 @@ fn pprl_link_finds_what_comparing_every_pair_finds() {
         }
     }
 }
+
+/// Places from the commune table (IR_GEO_V): the same commune, then the
+/// same employment basin, then the same département (the code's first
+/// three characters).
+#[test]
+fn commune_levels_from_the_commune_table() {
+    let left = records(
+        1,
+        &[
+            ("commune", col(&[Some("014628")])),
+            ("basin", col(&[Some("2501")])),
+        ],
+    );
+    let right = records(
+        5,
+        &[
+            (
+                "commune",
+                col(&[
+                    Some("014628"),
+                    Some("014630"),
+                    Some("014631"),
+                    Some("075056"),
+                    None,
+                ]),
+            ),
+            (
+                "basin",
+                col(&[
+                    Some("2501"),
+                    Some("2501"),
+                    Some("9999"),
+                    Some("1101"),
+                    Some("2501"),
+                ]),
+            ),
+        ],
+    );
+    let c = Compiled::new(
+        &settings::Comparison {
+            name: "place".into(),
+            columns: vec!["commune".into()],
+            levels: vec![
+                Level::Exact,
+                Level::Same {
+                    column: "basin".into(),
+                },
+                Level::Prefix { chars: 3 },
+            ],
+            tf_adjust: false,
+        },
+        &left,
+        &right,
+    )
+    .unwrap();
+    let got: Vec<u8> = (0..5).map(|j| c.level(&left, 0, &right, j)).collect();
+    assert_eq!(got, vec![0, 1, 2, 3, compare::NULL]);
+    assert_eq!(c.level_label(1), "same basin");
+    // A level on a column the records lack is refused by name.
+    let e = Compiled::new(
+        &settings::Comparison {
+            name: "place".into(),
+            columns: vec!["commune".into()],
+            levels: vec![Level::Same {
+                column: "sector".into(),
+            }],
+            tf_adjust: false,
+        },
+        &left,
+        &right,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no column \"sector\""), "{e}");
+    let t = "link_type = \"link_only\"\n[[blocking]]\ncolumns = [\"c\"]\n[[comparison]]\nname = \"c\"\ncolumns = [\"c\"]\nlevels = [{ kind = \"same\", column = \"\" }]\n";
+    let e = Settings::from_toml(t).unwrap_err().to_string();
+    assert!(e.contains("levels[0].column"), "{e}");
+}
