@@ -321,3 +321,103 @@ levels = [{ kind = "exact" }, { kind = "date_swapped" }]
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("bad.toml") && e.contains("maximum"), "{e}");
 }
+
+/// Privacy-preserving linkage: each party encodes its file under the shared
+/// secret; the encodings carry no clear value; Dice links them.
+#[test]
+fn linkage_of_encoded_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let a = w(
+        "a.csv",
+        "id,first,last,dob\na1,JEAN,DUPONT,1980-01-02\na2,MARIE,CURIE,1967-11-07\na3,PAUL,MARTIN,1990-05-05\n",
+    );
+    let b = w(
+        "b.csv",
+        "id,first,last,dob\nb1,JEAN,DUPOND,1980-01-02\nb2,ANNE,PETIT,1971-02-03\nb3,PAUL,MARTIN,1990-05-06\n",
+    );
+    let secret = w("secret", "a secret both parties hold, never logged");
+    let encode = |input: &std::path::Path, out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let o = hdh()
+            .args(["linkage", "encode", "--input"])
+            .arg(input)
+            .args([
+                "--id",
+                "id",
+                "--fields",
+                "first,last,dob:2:10",
+                "--secret-file",
+            ])
+            .arg(&secret)
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let out = dir.path().join("links.csv");
+    let dice = |left: &std::path::Path, right: &std::path::Path| {
+        hdh()
+            .args(["linkage", "dice", "--left"])
+            .arg(left)
+            .arg("--right")
+            .arg(right)
+            .args(["--threshold", "0.75", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let (ea, eb) = (encode(&a, "a.clk", &[]), encode(&b, "b.clk", &[]));
+    let text = std::fs::read_to_string(&ea).unwrap();
+    for clear in ["JEAN", "DUPONT", "1980", "CURIE"] {
+        assert!(!text.contains(clear), "{clear} in the encodings");
+    }
+    let o = dice(&ea, &eb);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let links = std::fs::read_to_string(&out).unwrap();
+    let pairs: Vec<&str> = links
+        .lines()
+        .skip(1)
+        .map(|l| &l[..l.rfind(',').unwrap()])
+        .collect();
+    assert_eq!(pairs, vec!["a1,b1", "a3,b3"], "{links}");
+    // Another secret gives encodings that do not link.
+    let other = w("other", "another secret entirely, not shared");
+    let o = hdh()
+        .args(["linkage", "encode", "--input"])
+        .arg(&b)
+        .args([
+            "--id",
+            "id",
+            "--fields",
+            "first,last,dob:2:10",
+            "--secret-file",
+        ])
+        .arg(&other)
+        .arg("--out")
+        .arg(dir.path().join("b2.clk"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = dice(&ea, &dir.path().join("b2.clk"));
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
+    // Balanced encodings link the same people, and mixing kinds is refused.
+    let (ba, bb) = (
+        encode(&a, "a.bal", &["--balance"]),
+        encode(&b, "b.bal", &["--balance"]),
+    );
+    let o = dice(&ba, &bb);
+    assert!(o.status.success());
+    assert!(std::fs::read_to_string(&out).unwrap().contains("a1,b1,"));
+    let o = dice(&ea, &bb);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not encoded alike"));
+}
