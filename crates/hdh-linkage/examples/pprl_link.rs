@@ -10,32 +10,30 @@
 use hdh_linkage::pprl::{Filter, link};
 
 fn read(path: &str) -> Result<Vec<Filter>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(n, l)| {
             let bytes: Vec<u8> = (0..l.len())
                 .step_by(2)
-                .map(|i| u8::from_str_radix(&l[i..i + 2], 16))
-                .collect::<Result<_, _>>()?;
-            // bitarray's big-endian bit order: bit i is the (7 - i % 8)th of byte i / 8.
-            let mut f = Filter::new(bytes.len() * 8);
-            for (n, b) in bytes.iter().enumerate() {
-                for k in 0..8 {
-                    if b >> (7 - k) & 1 == 1 {
-                        f.set(n * 8 + k);
-                    }
-                }
-            }
-            Ok(f)
+                .map(|i| l.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("{path}: line {}: not hex", n + 1))?;
+            Ok(Filter::from_msb_bytes(&bytes))
         })
         .collect()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (left, right) = (read(&args[1])?, read(&args[2])?);
-    let threshold: f64 = args[3].parse()?;
+    let [_, left, right, threshold] = args.as_slice() else {
+        return Err("usage: pprl_link LEFT.hex RIGHT.hex THRESHOLD".into());
+    };
+    let (left, right) = (read(left)?, read(right)?);
+    let threshold: f64 = threshold
+        .parse()
+        .map_err(|e| format!("threshold {threshold:?}: {e}"))?;
     // Five runs, the median (one run takes tens of milliseconds).
     let mut times = Vec::new();
     let mut pairs = Vec::new();

@@ -49,6 +49,29 @@ impl Filter {
     pub fn positions(&self) -> Vec<usize> {
         (0..self.bits).filter(|&i| self.get(i)).collect()
     }
+
+    /// A filter from bytes, bit 0 the most significant bit of the first
+    /// byte (the order of Python's `bitarray` and of `clkhash`'s files).
+    pub fn from_msb_bytes(bytes: &[u8]) -> Filter {
+        let mut f = Filter::new(bytes.len() * 8);
+        for (n, b) in bytes.iter().enumerate() {
+            for k in 0..8 {
+                if b >> (7 - k) & 1 == 1 {
+                    f.set(n * 8 + k);
+                }
+            }
+        }
+        f
+    }
+
+    /// The filter as bytes in that order.
+    pub fn to_msb_bytes(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; self.bits.div_ceil(8)];
+        for i in (0..self.bits).filter(|&i| self.get(i)) {
+            bytes[i / 8] |= 1 << (7 - i % 8);
+        }
+        bytes
+    }
 }
 
 /// How one field is encoded.
@@ -144,34 +167,17 @@ pub fn balance(f: &Filter, seed: u64) -> Filter {
 
 /// The Dice similarity of two filters: 2|A ∩ B| / (|A| + |B|).
 pub fn dice(a: &Filter, b: &Filter) -> f64 {
-    let common = common(&a.words, &b.words);
+    let common: u32 = a
+        .words
+        .iter()
+        .zip(&b.words)
+        .map(|(x, y)| (x & y).count_ones())
+        .sum();
     let total = a.ones() + b.ones();
     if total == 0 {
         return 0.0;
     }
     2.0 * f64::from(common) / f64::from(total)
-}
-
-/// Bits two filters have in common.
-fn common(a: &[u64], b: &[u64]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the processor has the instruction (checked just above).
-        return unsafe { common_popcnt(a, b) };
-    }
-    common_portable(a, b)
-}
-
-fn common_portable(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum()
-}
-
-/// The same, compiled to the processor's population-count instruction
-/// (the default x86-64 target counts bits with shifts and masks).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn common_popcnt(a: &[u64], b: &[u64]) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x & y).count_ones()).sum()
 }
 
 /// Every pair (left, right) whose Dice similarity is at least `threshold`,

@@ -120,14 +120,7 @@ fn read_encodings(path: &Path) -> Result<(Vec<String>, Vec<hdh_linkage::pprl::Fi
         };
         let bytes = hex::decode(hex_clk)
             .with_context(|| format!("{}: line {}: clk is not hex", path.display(), n + 2))?;
-        let mut f = hdh_linkage::pprl::Filter::new(bytes.len() * 8);
-        for (i, b) in bytes.iter().enumerate() {
-            for k in 0..8 {
-                if b >> (7 - k) & 1 == 1 {
-                    f.set(i * 8 + k);
-                }
-            }
-        }
+        let f = hdh_linkage::pprl::Filter::from_msb_bytes(&bytes);
         if let Some(first) = filters.first().map(|f: &hdh_linkage::pprl::Filter| f.bits)
             && first != f.bits
         {
@@ -145,13 +138,7 @@ fn read_encodings(path: &Path) -> Result<(Vec<String>, Vec<hdh_linkage::pprl::Fi
 }
 
 fn filter_hex(f: &hdh_linkage::pprl::Filter) -> String {
-    let mut bytes = vec![0u8; f.bits.div_ceil(8)];
-    for i in 0..f.bits {
-        if f.get(i) {
-            bytes[i / 8] |= 1 << (7 - i % 8);
-        }
-    }
-    hex::encode(bytes)
+    hex::encode(f.to_msb_bytes())
 }
 
 /// Reads a CSV file into records (every column; empty cells are missing).
