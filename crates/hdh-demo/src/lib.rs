@@ -11,6 +11,7 @@
 //! stays bounded and the files are byte-identical for the same seed and person count,
 //! whatever the number of threads.
 
+mod cohort;
 mod fmt;
 mod refs;
 mod schema;
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 
 use serde_json::{Value, json};
+
+pub use cohort::{CohortSummary, cohort_metadata, generate_cohort};
 
 /// Options of [`generate`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,7 +48,7 @@ pub(crate) struct Field {
     pub unit: Option<&'static str>,
 }
 
-const fn f(
+pub(crate) const fn f(
     name: &'static str,
     ty: Ty,
     description: &'static str,
@@ -65,12 +65,12 @@ const fn f(
     }
 }
 
-const fn nom(mut fd: Field, nomenclature: &'static str) -> Field {
+pub(crate) const fn nom(mut fd: Field, nomenclature: &'static str) -> Field {
     fd.nomenclature = Some(nomenclature);
     fd
 }
 
-const fn person(mut fd: Field) -> Field {
+pub(crate) const fn person(mut fd: Field) -> Field {
     fd.person = true;
     fd
 }

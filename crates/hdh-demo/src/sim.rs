@@ -1929,3 +1929,55 @@ pub(crate) fn write_products(out: &mut Vec<u8>) -> u64 {
     }
     n
 }
+
+/// What a person's entry in `IR_BEN_R` says of them: the holder's
+/// pseudonym, sex, birth year and month, département and commune; and how
+/// many communes the département has (to draw a move within it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Demographics {
+    pub nir: [u8; 32],
+    pub sex: u8,
+    pub year: u16,
+    pub month: u8,
+    pub dept: [u8; 3],
+    pub commune: u16,
+    pub com_base: u16,
+    pub communes: u16,
+}
+
+fn demographics_of(ctx: &Ctx, b: &Base, nir: [u8; 32]) -> Demographics {
+    let d = &ctx.depts[usize::from(b.dept)];
+    Demographics {
+        nir,
+        sex: b.sex,
+        year: b.by,
+        month: b.bm,
+        dept: d.code,
+        commune: b.commune,
+        com_base: d.com_base,
+        communes: d.communes.max(1),
+    }
+}
+
+/// Person `idx` of the demo dataset, as `IR_BEN_R` shows it.
+pub(crate) fn demographics(ctx: &Ctx, idx: u64) -> Demographics {
+    let id = identity(ctx, idx);
+    demographics_of(ctx, &id.base, ctx.nir(id.nir_of))
+}
+
+/// Someone drawn like the demo's persons but not among them (stream `k`).
+pub(crate) fn outsider(ctx: &Ctx, k: u64) -> Demographics {
+    let mut r = ctx.rng(u64::MAX - k, 7);
+    let b = base_draws(ctx, &mut r);
+    demographics_of(ctx, &b, [b'0'; 32])
+}
+
+/// Another département, drawn by population (a move).
+pub(crate) fn other_dept(ctx: &Ctx, r: &mut ChaCha8Rng) -> ([u8; 3], u16, u16) {
+    let d = &ctx.depts[pick_cum(r, &ctx.dept_cum)];
+    (
+        d.code,
+        d.com_base + r.random_range(0..d.communes.max(1)),
+        d.com_base,
+    )
+}

@@ -12,6 +12,11 @@
 //!   with term-frequency adjustments and their per-comparison breakdown,
 //!   and clusters of records above a threshold ([`cluster`]).
 //!
+//! * [`draw`]: SVG drawings of the model (m and u per level) and of a
+//!   pair's weight (a waterfall).
+//! * [`report`]: the quality of a run (estimated and measured precision
+//!   and recall) and the sample of uncertain pairs for clerical review.
+//!
 //! Records are columns of optional strings ([`Records`]); the caller reads
 //! files and maps codes (a commune to its coordinates, say) at the edge.
 
@@ -19,8 +24,10 @@ pub mod blocking;
 pub mod cluster;
 pub mod compare;
 pub mod deterministic;
+pub mod draw;
 pub mod model;
 pub mod pprl;
+pub mod report;
 pub mod settings;
 
 pub use settings::{LinkType, Settings, SettingsError};
@@ -106,6 +113,46 @@ impl Records {
                 column: name.into(),
                 have: self.columns.join(", "),
             })
+    }
+
+    /// Adds, for each column `c` of `columns` holding commune codes, the
+    /// columns `c_basin` and `c_sector` from `place` (a commune code → its
+    /// employment basin and health sector; the commune table is the
+    /// caller's). Returns the records and how many non-missing codes
+    /// `place` did not know (their basin and sector are missing).
+    pub fn with_places<'p>(
+        mut self,
+        columns: &[String],
+        place: impl Fn(&str) -> Option<(&'p str, &'p str)>,
+    ) -> Result<(Records, usize), RecordsError> {
+        let mut unknown = 0;
+        for name in columns {
+            let c = self.column(name)?;
+            let mut basins = Vec::with_capacity(self.len());
+            let mut sectors = Vec::with_capacity(self.len());
+            for r in 0..self.len() {
+                let found = self.get(c, r).map(|code| (code, place(code.trim())));
+                match found {
+                    Some((_, Some((b, s)))) => {
+                        basins.push(Some(b.to_string()));
+                        sectors.push(Some(s.to_string()));
+                    }
+                    Some((_, None)) => {
+                        unknown += 1;
+                        basins.push(None);
+                        sectors.push(None);
+                    }
+                    None => {
+                        basins.push(None);
+                        sectors.push(None);
+                    }
+                }
+            }
+            self = self
+                .with_column(&format!("{name}_basin"), basins)?
+                .with_column(&format!("{name}_sector"), sectors)?;
+        }
+        Ok((self, unknown))
     }
 
     /// The value of column `c` for record `r`.

@@ -381,3 +381,95 @@ impl Scan<'_> {
         out.push((0, self.ids[k], 2.0 * f64::from(common) / f64::from(total)));
     }
 }
+
+/// Blocking on the encodings: locality-sensitive hashing by bit sampling.
+/// Each of `bands` bands samples `bits` positions of the filters (drawn
+/// from `seed`); two filters are compared only when they agree on every
+/// sampled bit of at least one band. Two filters `h` bits apart (of `l`)
+/// agree on a band with probability `(1 − h/l)^bits`, so similar filters
+/// meet in some band almost surely and dissimilar ones almost never: with
+/// 1 024-bit filters of about 300 ones, a pair at Dice 0.8 (h ≤ 120) is
+/// missed by 64 bands of 16 bits with probability below 2·10⁻⁴, and a
+/// random pair (h ≈ 420) is compared with probability about 1 %.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LshBlocking {
+    pub bands: usize,
+    /// Bits sampled per band (1 to 64).
+    pub bits: usize,
+    pub seed: u64,
+}
+
+impl Default for LshBlocking {
+    fn default() -> Self {
+        LshBlocking {
+            bands: 64,
+            bits: 16,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// The pairs (left, right) at Dice ≥ `threshold` among those that share a
+/// band ([`LshBlocking`]); a subset of [`link`]'s, on every core; sorted.
+/// `None` when the filters' lengths differ or the bands are malformed.
+pub fn link_blocked(
+    left: &[Filter],
+    right: &[Filter],
+    threshold: f64,
+    lsh: &LshBlocking,
+) -> Option<Vec<(u32, u32, f64)>> {
+    let l = right.first().or(left.first()).map_or(0, |f| f.bits);
+    if left.iter().chain(right).any(|f| f.bits != l)
+        || lsh.bands == 0
+        || !(1..=64).contains(&lsh.bits)
+        || lsh.bits > l
+    {
+        return None;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(lsh.seed);
+    let bands: Vec<Vec<usize>> = (0..lsh.bands)
+        .map(|_| {
+            let mut p = rand::seq::index::sample(&mut rng, l, lsh.bits).into_vec();
+            p.sort_unstable();
+            p
+        })
+        .collect();
+    let key = |f: &Filter, band: &[usize]| -> u64 {
+        band.iter()
+            .enumerate()
+            .fold(0u64, |k, (n, &i)| k | (u64::from(f.get(i)) << n))
+    };
+    let index: Vec<std::collections::HashMap<u64, Vec<u32>>> = bands
+        .iter()
+        .map(|band| {
+            let mut m: std::collections::HashMap<u64, Vec<u32>> = Default::default();
+            for (j, f) in right.iter().enumerate() {
+                m.entry(key(f, band)).or_default().push(j as u32);
+            }
+            m
+        })
+        .collect();
+    let rows: Vec<usize> = (0..left.len()).collect();
+    let chunks: Vec<&[usize]> = rows.chunks(256).collect();
+    let mut out = crate::blocking::in_parallel(&chunks, |chunk, out: &mut Vec<(u32, u32, f64)>| {
+        let mut candidates: Vec<u32> = Vec::new();
+        for &i in *chunk {
+            candidates.clear();
+            for (band, m) in bands.iter().zip(&index) {
+                if let Some(js) = m.get(&key(&left[i], band)) {
+                    candidates.extend_from_slice(js);
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            for &j in &candidates {
+                let d = dice(&left[i], &right[j as usize]);
+                if d >= threshold {
+                    out.push((i as u32, j, d));
+                }
+            }
+        }
+    });
+    out.sort_by_key(|x| (x.0, x.1));
+    Some(out)
+}

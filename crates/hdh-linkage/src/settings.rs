@@ -4,6 +4,8 @@
 //! link_type = "link_only"          # or "dedupe_only"
 //! threshold = 0.9                  # match probability that links a pair
 //! recall = 0.8                     # share of matches the deterministic rules find
+//! communes = ["commune"]           # SNDS commune codes: the edge adds
+//!                                  # commune_basin and commune_sector
 //!
 //! [[blocking]]                     # candidate pairs: union of equi-join rules
 //! columns = ["surname"]
@@ -148,6 +150,12 @@ pub struct Settings {
     pub threshold: f64,
     #[serde(default = "default_recall")]
     pub recall: f64,
+    /// Columns holding SNDS commune codes (département and commune, 6
+    /// characters): the edge that reads the records adds, for each column
+    /// `c`, the columns `c_basin` (employment basin) and `c_sector` (health
+    /// sector) from the commune table, for `same` levels and blocking.
+    #[serde(default)]
+    pub communes: Vec<String>,
     pub blocking: Vec<Rule>,
     #[serde(default)]
     pub deterministic: Vec<Rule>,
@@ -215,6 +223,11 @@ impl Settings {
                 "blocking",
                 "at least one rule (comparing every pair is quadratic)",
             ));
+        }
+        for (i, c) in self.communes.iter().enumerate() {
+            if c.trim().is_empty() {
+                return Err(invalid(format!("communes[{i}]"), "name a column"));
+            }
         }
         check_rules("blocking", &self.blocking)?;
         check_rules("deterministic", &self.deterministic)?;

@@ -858,3 +858,212 @@ fn commune_levels_from_the_commune_table() {
     let e = Settings::from_toml(t).unwrap_err().to_string();
     assert!(e.contains("levels[0].column"), "{e}");
 }
+
+#[test]
+fn places_add_basin_and_sector_from_the_callers_table() {
+    let table = [("014628", ("2501", "210")), ("014629", ("2503", "215"))];
+    let place = |code: &str| {
+        table
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, (b, s))| (*b, *s))
+    };
+    let r = Records::new(vec!["a".into(), "b".into(), "c".into(), "d".into()])
+        .with_column(
+            "commune",
+            vec![
+                Some("014628".into()),
+                Some(" 014629 ".into()),
+                Some("999999".into()),
+                None,
+            ],
+        )
+        .unwrap();
+    let (r, unknown) = r.with_places(&["commune".into()], place).unwrap();
+    assert_eq!(unknown, 1, "one code the table does not know");
+    let b = r.column("commune_basin").unwrap();
+    let s = r.column("commune_sector").unwrap();
+    let got: Vec<_> = (0..4).map(|i| (r.get(b, i), r.get(s, i))).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("2501"), Some("210")),
+            (Some("2503"), Some("215")),
+            (None, None),
+            (None, None)
+        ]
+    );
+    let e = r.with_places(&["place".into()], place).unwrap_err();
+    assert!(e.to_string().contains("no column \"place\""), "{e}");
+    let t = "link_type = \"dedupe_only\"\ncommunes = [\" \"]\n[[blocking]]\ncolumns = [\"c\"]\n[[comparison]]\nname = \"c\"\ncolumns = [\"c\"]\nlevels = [{ kind = \"exact\" }]\n";
+    let e = Settings::from_toml(t).unwrap_err().to_string();
+    assert!(e.contains("communes[0]"), "{e}");
+}
+
+#[test]
+fn quality_report_estimates_and_measures() {
+    use crate::model::Scored;
+    use crate::report::{measure, quality, review_sample, reviewed};
+    let s = |i: u32, j: u32, p: f64| Scored {
+        pair: (i, j),
+        weight: (p / (1.0 - p)).log2(),
+        probability: p,
+    };
+    let scored = vec![
+        s(0, 0, 0.99),
+        s(1, 1, 0.95),
+        s(2, 2, 0.5),
+        s(3, 3, 0.1),
+        s(0, 3, 0.01),
+    ];
+    let q = quality(&scored, 0.9, 4, 5);
+    assert_eq!((q.links, q.left_linked, q.right_linked), (2, 2, 2));
+    assert!((q.estimated_precision - 0.97).abs() < 1e-9);
+    assert!((q.expected_matches - 2.55).abs() < 1e-9);
+    assert!((q.estimated_recall - 1.94 / 2.55).abs() < 1e-9);
+    assert_eq!(q.weights.iter().map(|b| b.pairs).sum::<u64>(), 5);
+    assert_eq!(q.weights.iter().map(|b| b.linked).sum::<u64>(), 2);
+    let truth: std::collections::HashSet<_> = [(0, 0), (2, 2), (3, 3)].into_iter().collect();
+    let m = measure(&[(0, 0), (1, 1)], &truth);
+    assert_eq!(m.true_positives, 1);
+    assert!((m.precision - 0.5).abs() < 1e-9 && (m.recall - 1.0 / 3.0).abs() < 1e-9);
+    assert!((m.f1 - 0.4).abs() < 1e-9);
+
+    // The review sample: only uncertain pairs, every stratum, stable.
+    let many: Vec<Scored> = (0..1000u32)
+        .map(|k| s(k, k, 0.001 + 0.998 * f64::from(k) / 1000.0))
+        .collect();
+    let a = review_sample(&many, 50, 7);
+    assert_eq!(a.len(), 50);
+    assert!(a.iter().all(|x| (0.05..0.995).contains(&x.probability)));
+    assert_eq!(a, review_sample(&many, 50, 7), "same seed, same sample");
+    assert_ne!(a, review_sample(&many, 50, 8));
+    for k in 0..5 {
+        let (lo, hi) = (0.05 + 0.189 * k as f64, 0.05 + 0.189 * (k + 1) as f64);
+        let n = a
+            .iter()
+            .filter(|x| (lo..hi).contains(&x.probability))
+            .count();
+        assert!(n >= 8, "stratum {k}: {n} pairs");
+    }
+    assert_eq!(
+        review_sample(&many, 5000, 7).len(),
+        many.iter()
+            .filter(|x| (0.05..0.995).contains(&x.probability))
+            .count()
+    );
+
+    let r = reviewed(
+        &[
+            (0.95, Some(true)),
+            (0.92, Some(false)),
+            (0.95, None),
+            (0.4, Some(true)),
+            (0.3, Some(false)),
+            (0.2, Some(false)),
+        ],
+        0.9,
+    );
+    assert_eq!((r.labelled, r.links_labelled, r.below_labelled), (5, 2, 3));
+    assert_eq!(r.precision, Some(0.5));
+    assert!((r.missed_share.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn drawings_add_up_and_name_every_level() {
+    use crate::draw::{m_u, waterfall};
+    use crate::model::{ComparisonParams, Model, Term};
+    let t = |c: &str, l: &str, w: f64| Term {
+        comparison: c.into(),
+        level: l.into(),
+        weight: w,
+        tf_adjusted: false,
+    };
+    let terms = vec![
+        t("prior (λ)", "λ = 1e-4", -13.3),
+        t("birth", "exact", 9.1),
+        t("commune", "same basin <b>", 3.2),
+        t("sex", "else", -4.0),
+    ];
+    let svg = waterfall(&terms, "pair a & b");
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    assert!(svg.contains(">-5.00<"), "the total -13.3+9.1+3.2-4.0");
+    assert!(svg.contains("pair a &amp; b") && svg.contains("same basin &lt;b&gt;"));
+    assert_eq!(svg.matches("<rect").count(), terms.len() + 1);
+    let model = Model {
+        lambda: 1e-4,
+        comparisons: vec![ComparisonParams {
+            name: "birth".into(),
+            levels: vec!["exact".into(), "else".into()],
+            m: vec![0.9, 0.1],
+            u: vec![0.01, 0.99],
+            tf_adjust: false,
+        }],
+        sessions: vec![],
+    };
+    let svg = m_u(&model, "model");
+    assert!(svg.contains(">exact<") && svg.contains(">else<"));
+    assert!(svg.contains(&format!("{:+.2}", (0.9f64 / 0.01).log2())));
+}
+
+#[test]
+fn blocking_on_encodings_keeps_the_similar_pairs_and_compares_few() {
+    use crate::pprl::{Filter, LshBlocking, dice, link, link_blocked};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    // 1 024-bit filters of about 300 ones; right ones are noisy copies of
+    // the first half of the left ones (some bits moved), the rest random.
+    let random = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let mut f = Filter::new(1024);
+        for _ in 0..360 {
+            f.set(rng.random_range(0..1024));
+        }
+        f
+    };
+    let left: Vec<Filter> = (0..600).map(|_| random(&mut rng)).collect();
+    let mut right: Vec<Filter> = Vec::new();
+    for (k, f) in left.iter().enumerate() {
+        if k % 2 == 0 {
+            let mut g = f.clone();
+            for _ in 0..rng.random_range(0..40) {
+                let p = f.positions();
+                let i = p[rng.random_range(0..p.len())];
+                g.words[i / 64] &= !(1 << (i % 64));
+                g.set(rng.random_range(0..1024));
+            }
+            right.push(g);
+        } else {
+            right.push(random(&mut rng));
+        }
+    }
+    let all = link(&left, &right, 0.8);
+    let blocked = link_blocked(&left, &right, 0.8, &LshBlocking::default()).unwrap();
+    assert!(all.len() >= 280, "{} similar pairs", all.len());
+    // A subset of the exhaustive result, with the same similarities…
+    for p in &blocked {
+        assert!(
+            all.contains(p),
+            "{p:?} is not a pair of the exhaustive link"
+        );
+        assert_eq!(p.2, dice(&left[p.0 as usize], &right[p.1 as usize]));
+    }
+    // …that misses almost none.
+    assert!(
+        blocked.len() as f64 >= 0.99 * all.len() as f64,
+        "{} of {}",
+        blocked.len(),
+        all.len()
+    );
+    // Malformed bands or filters of other lengths are refused.
+    let bad = LshBlocking {
+        bits: 0,
+        ..LshBlocking::default()
+    };
+    assert!(link_blocked(&left, &right, 0.8, &bad).is_none());
+    assert!(link_blocked(&left, &[Filter::new(512)], 0.8, &LshBlocking::default()).is_none());
+    // The same seed, the same pairs; the result does not depend on threads.
+    assert_eq!(
+        blocked,
+        link_blocked(&left, &right, 0.8, &LshBlocking::default()).unwrap()
+    );
+}

@@ -12,6 +12,8 @@
 //! assert!(hdh_refdata::get("IR_SEX_V").is_some_and(|t| t.contains("2")));
 //! ```
 
+pub mod communes;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

@@ -17,6 +17,7 @@ pub mod flight;
 pub mod i18n;
 pub mod ingestion;
 pub mod keys;
+pub mod linkage;
 pub mod notify;
 pub mod output;
 pub mod output_api;
@@ -223,6 +224,9 @@ pub async fn serve_until(
     // Extraction builds of a previous run of the server did not finish.
     if let Err(e) = provisioning::recover(&state).await {
         tracing::error!("recovering provisioning jobs: {}", e.message);
+    }
+    if let Err(e) = linkage::recover(&state).await {
+        tracing::error!("recovering linkage jobs: {}", e.message);
     }
     audit_log::spawn_checkpoints(state.clone());
     alerts::spawn(state.clone(), state.config.alert_every);

@@ -55,7 +55,9 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "nomenclature.html",
         "quality.html",
         "ingestion.html",
-        "alerts.html"
+        "alerts.html",
+        "linkage.html",
+        "linkage_job.html"
     );
     // 1234567 → "1 234 567" (thin spaces, as in French typography).
     env.add_filter("num", |v: i64| -> String {
@@ -142,6 +144,10 @@ pub fn routes() -> Router<AppState> {
         .route("/releases/{id}/{step}", post(release_step))
         .route("/audit", get(audit))
         .route("/alerts", get(alerts_page))
+        .route("/linkage", get(linkage_page).post(linkage_start))
+        .route("/linkage/{id}", get(linkage_job_page))
+        .route("/linkage/{id}/labels", post(linkage_label))
+        .route("/linkage/{id}/publish", post(linkage_publish))
         .route("/alerts/{id}/actions", post(alert_action))
 }
 
@@ -3002,4 +3008,222 @@ mod lang_tests {
         }
         assert!(n > 20, "{n} templates");
     }
+}
+
+// ---------------------------------------------------------------- linkage
+
+#[derive(Deserialize)]
+struct LinkageForm {
+    csrf: Option<String>,
+    name: String,
+    left: String,
+    #[serde(default)]
+    right: String,
+    settings: String,
+}
+
+/// The link tables and the form to start a linkage (the hub's data team).
+async fn linkage_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let jobs = crate::linkage::list(&st, &c).await?;
+    let demo = crate::linkage::demo_input();
+    let pretty =
+        |v: &crate::linkage::LinkageSide| serde_json::to_string_pretty(v).unwrap_or_default();
+    let form = context! {
+        name => demo.name,
+        left => pretty(&demo.left),
+        right => demo.right.as_ref().map(pretty).unwrap_or_default(),
+        settings => demo.settings,
+    };
+    Ctx::new(&headers, jar, &q, Some(c)).render(
+        &st,
+        "linkage.html",
+        context! { jobs => jobs, form => form, errors => Value::UNDEFINED },
+    )
+}
+
+async fn linkage_start(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<LinkageForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    let side = |key: &str, text: &str| -> Result<crate::linkage::LinkageSide, (String, String)> {
+        serde_json::from_str(text).map_err(|e| {
+            (
+                key.to_string(),
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })
+    };
+    let parsed = side("left", &f.left).and_then(|left| {
+        let right = if f.right.trim().is_empty() {
+            None
+        } else {
+            Some(side("right", &f.right)?)
+        };
+        Ok(crate::linkage::LinkageInput {
+            name: f.name.clone(),
+            left,
+            right,
+            settings: f.settings.clone(),
+        })
+    });
+    let errors = match parsed {
+        Ok(input) => match crate::linkage::start(&st, &c, &input).await {
+            Ok(job) => return Ok(Redirect::to(&format!("/linkage/{}", job.id)).into_response()),
+            Err(e) => {
+                let errors = field_errors(&e);
+                if errors.is_empty() {
+                    return Err(e.into());
+                }
+                errors
+            }
+        },
+        Err(field) => [field].into_iter().collect(),
+    };
+    let jobs = crate::linkage::list(&st, &c).await?;
+    let mut page = Ctx::new(&headers, jar, &q, Some(c)).render(
+        &st,
+        "linkage.html",
+        context! { jobs => jobs, form => context! { name => f.name, left => f.left, right => f.right, settings => f.settings }, errors => errors },
+    )?;
+    *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(page)
+}
+
+/// A linkage job: progress while it runs, then its report, the model and
+/// the clerical review.
+async fn linkage_job_page(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    PageCaller(c): PageCaller,
+) -> PageResult {
+    let (job, labels, reviewed) = crate::linkage::get(&st, &c, &id).await?;
+    let running = job.state == "queued" || job.state == "running";
+    let report: Option<crate::linkage::LinkageReport> =
+        serde_json::from_value(job.report.clone()).ok();
+    let mut drawings = context! {};
+    if let Some(r) = &report {
+        let model: Option<hdh_linkage::model::Model> = model_from(&r.model);
+        let mu = model
+            .as_ref()
+            .map(|m| hdh_linkage::draw::m_u(m, "m and u per comparison level"));
+        let bars: Vec<hdh_catalog::stats::Bar> = r
+            .quality
+            .weights
+            .iter()
+            .map(|b| hdh_catalog::stats::Bar {
+                label: format!("{:+.0}", b.from),
+                count: Some(b.pairs),
+            })
+            .collect();
+        let histogram =
+            hdh_catalog::chart::histogram_svg(&bars, "Candidate pairs by match weight", "");
+        let labelled: std::collections::HashMap<(String, String), String> = labels
+            .iter()
+            .map(|l| ((l.left_id.clone(), l.right_id.clone()), l.label.clone()))
+            .collect();
+        let review: Vec<Value> = r
+            .review
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let terms: Vec<hdh_linkage::model::Term> = p
+                    .terms
+                    .iter()
+                    .map(|t| hdh_linkage::model::Term {
+                        comparison: t.comparison.clone(),
+                        level: t.level.clone(),
+                        weight: t.weight,
+                        tf_adjusted: t.tf_adjusted,
+                    })
+                    .collect();
+                context! {
+                    n => k + 1,
+                    p => p,
+                    waterfall => hdh_linkage::draw::waterfall(&terms, &format!("Pair {}: match weight {:.2}", k + 1, p.weight)),
+                    label => labelled.get(&(p.left_id.clone(), p.right_id.clone())).cloned(),
+                }
+            })
+            .collect();
+        drawings = context! { mu => mu, histogram => histogram, review => review };
+    }
+    Ctx::new(&headers, jar, &q, Some(c)).render(
+        &st,
+        "linkage_job.html",
+        context! { job => job, report => report, running => running, reviewed => reviewed, d => drawings, labels_count => labels.len() },
+    )
+}
+
+/// The model as the job stored it (the drawing needs its numbers only).
+fn model_from(v: &serde_json::Value) -> Option<hdh_linkage::model::Model> {
+    let comparisons = v["comparisons"]
+        .as_array()?
+        .iter()
+        .map(|c| {
+            let nums = |k: &str| -> Option<Vec<f64>> {
+                c[k].as_array()?.iter().map(|x| x.as_f64()).collect()
+            };
+            Some(hdh_linkage::model::ComparisonParams {
+                name: c["name"].as_str()?.to_string(),
+                levels: c["levels"]
+                    .as_array()?
+                    .iter()
+                    .map(|l| l.as_str().map(str::to_string))
+                    .collect::<Option<_>>()?,
+                m: nums("m")?,
+                u: nums("u")?,
+                tf_adjust: c["tf_adjust"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(hdh_linkage::model::Model {
+        lambda: v["lambda"].as_f64()?,
+        comparisons,
+        sessions: Vec::new(),
+    })
+}
+
+#[derive(Deserialize)]
+struct LabelForm {
+    csrf: Option<String>,
+    left_id: String,
+    right_id: String,
+    label: String,
+    #[serde(default)]
+    n: usize,
+}
+
+async fn linkage_label(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<LabelForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::linkage::label(&st, &c, &id, &f.left_id, &f.right_id, &f.label).await?;
+    Ok(Redirect::to(&format!("/linkage/{id}#pair-{}", f.n)).into_response())
+}
+
+async fn linkage_publish(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    PageCaller(c): PageCaller,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    c.check_csrf(f.csrf.as_deref())?;
+    crate::linkage::publish(&st, &c, &id).await?;
+    Ok(Redirect::to(&format!("/linkage/{id}")).into_response())
 }

@@ -200,6 +200,7 @@ pub async fn register(
     let linker = hdh_workspace::Linker {
         level2: &keys,
         active: Some(&active),
+        bridge: None,
     };
     for o in &entries {
         let Some(p) = linker.link(&o.key_id, &o.pseudonym) else {
@@ -236,6 +237,7 @@ pub async fn spec_for(
         sources: vec![],
         criteria: r.details.criteria.clone(),
         register: RegisterState::default(),
+        link_tables: vec![],
     };
     let mut versions_done: HashSet<(String, i64)> = HashSet::new();
     for item in &r.scope {
@@ -337,6 +339,88 @@ pub async fn spec_for(
     Ok(spec)
 }
 
+/// The published link tables between two of the extraction's datasets
+/// (the newest version of each name): each left person bridged to their
+/// most probable right person. Deduplications are not bridges.
+async fn bridges(
+    state: &AppState,
+    spec: &ExtractionSpec,
+) -> Result<
+    (
+        hdh_workspace::Bridge,
+        Vec<hdh_workspace::LinkTableRef>,
+        HashSet<String>,
+    ),
+    AppError,
+> {
+    use datafusion::arrow::array::{Array, Float64Array, StringArray};
+    use futures::StreamExt;
+    let mut datasets: Vec<String> = spec.sources.iter().map(|s| s.dataset_id.clone()).collect();
+    datasets.sort();
+    datasets.dedup();
+    let mut bridge = hdh_workspace::Bridge::default();
+    let mut used = Vec::new();
+    let mut keys = HashSet::new();
+    for j in state.store.published_link_tables(&datasets).await? {
+        if j.left_dataset == j.right_dataset {
+            continue;
+        }
+        let key_of = |side: &str| {
+            j.spec[side]["key_id"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| AppError::internal(format!("link table {} has no {side} key", j.id)))
+        };
+        let (left_key, right_key) = (key_of("left")?, key_of("right")?);
+        let mut best: HashMap<String, (f64, String)> = HashMap::new();
+        let mut stream = crate::keys::read_parquet(state, &j.links_path).await?;
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            let col = |name: &str| {
+                b.column_by_name(name).ok_or_else(|| {
+                    AppError::internal(format!("{}: no column {name}", j.links_path))
+                })
+            };
+            let (l, r, p) = (col("left_id")?, col("right_id")?, col("probability")?);
+            let (Some(l), Some(r), Some(p)) = (
+                l.as_any().downcast_ref::<StringArray>(),
+                r.as_any().downcast_ref::<StringArray>(),
+                p.as_any().downcast_ref::<Float64Array>(),
+            ) else {
+                return Err(AppError::internal(format!(
+                    "{}: unexpected types",
+                    j.links_path
+                )));
+            };
+            for i in 0..b.num_rows() {
+                let (lv, rv, pv) = (l.value(i), r.value(i), p.value(i));
+                // The most probable link; ties go to the smaller pseudonym,
+                // so that the choice does not depend on the file's order.
+                let better = best
+                    .get(lv)
+                    .is_none_or(|(bp, brv)| pv > *bp || (pv == *bp && rv < brv.as_str()));
+                if better {
+                    best.insert(lv.to_string(), (pv, rv.to_string()));
+                }
+            }
+        }
+        for (lv, (_, rv)) in &best {
+            bridge.insert(&left_key, lv, &right_key, rv);
+        }
+        keys.extend([left_key, right_key].into_iter().filter(|k| !k.is_empty()));
+        used.push(hdh_workspace::LinkTableRef {
+            name: j.name.clone(),
+            version: j.version,
+            left_dataset: j.left_dataset.clone(),
+            right_dataset: j.right_dataset.clone(),
+            path: j.links_path.clone(),
+            sha256: j.links_sha256.clone(),
+            persons: best.len() as u64,
+        });
+    }
+    Ok((bridge, used, keys))
+}
+
 async fn run(state: &AppState, build_id: &str) -> Result<(), AppError> {
     let build = state
         .store
@@ -354,19 +438,24 @@ async fn run(state: &AppState, build_id: &str) -> Result<(), AppError> {
     spec.register = register.clone();
     let key = state.secret.project_key(&build.project_id);
     let active = crate::keys::active_key(state).await?;
+    let (bridge, link_tables, bridge_keys) = bridges(state, &spec).await?;
+    spec.link_tables = link_tables;
     let level2 = state.keys.load_all(
         spec.sources
             .iter()
             .map(|t| t.key_id.as_str())
-            .chain(spec.tables.iter().map(|t| t.key_id.as_str())),
+            .chain(spec.tables.iter().map(|t| t.key_id.as_str()))
+            .chain(bridge_keys.iter().map(String::as_str)),
     )?;
     let pseudonymiser = hdh_workspace::pseudonyms::ProjectPseudonymiser {
         project: &key,
         level2: &level2,
+        bridge: Some(&bridge),
     };
     let linker = hdh_workspace::Linker {
         level2: &level2,
         active: Some(&active),
+        bridge: Some(&bridge),
     };
     // Progress goes to the store at most every half second.
     let (tx_progress, mut rx_progress) =

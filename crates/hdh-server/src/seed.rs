@@ -145,6 +145,47 @@ pub async fn seed_demo(
     Ok(true)
 }
 
+/// Participants of the demo cohort for `persons` demo persons (one in
+/// twenty, at least 20).
+pub fn demo_cohort_size(persons: u64) -> u64 {
+    (persons / 20).max(20).min(persons)
+}
+
+/// Delivers the demo cohort (`cohort-demo`, `participants` of the demo's
+/// `persons`, to link with `snds-demo` on the linkage page), as the demo
+/// producer. Returns the participants delivered.
+pub async fn seed_demo_cohort(
+    state: &AppState,
+    persons: u64,
+    participants: u64,
+) -> Result<u64, AppError> {
+    let producer = caller_of(state, "producer").await?;
+    let mut upload = service::Upload::new(state)?;
+    let opts = hdh_demo::DemoOptions {
+        persons,
+        ..Default::default()
+    };
+    let n = participants;
+    hdh_demo::generate_cohort(&opts, n, &upload.dir)
+        .map_err(|e| AppError::internal(format!("demo cohort: {e}")))?;
+    for entry in std::fs::read_dir(&upload.dir).map_err(|e| AppError::internal(e.to_string()))? {
+        let entry = entry.map_err(|e| AppError::internal(e.to_string()))?;
+        upload.files.push(DeliveryFile {
+            name: entry.file_name().to_string_lossy().to_string(),
+            path: entry.path(),
+        });
+    }
+    let rep = service::deliver(state, &producer, "cohort-demo", &upload.files).await?;
+    drop(upload);
+    if !rep.accepted {
+        return Err(AppError::internal(format!(
+            "the demo cohort's delivery was rejected: {}",
+            serde_json::to_string(&rep).unwrap_or_default()
+        )));
+    }
+    Ok(n)
+}
+
 /// Sets the address an account's notifications are e-mailed to, audited.
 pub async fn set_email(state: &AppState, u: &hdh_store::User, email: &str) -> Result<(), AppError> {
     let mut tx = state.store.begin().await?;

@@ -82,6 +82,11 @@ pub async fn extraction_json(st: &AppState, p: &hdh_store::Project) -> Result<Va
                 "dataset": t.get("dataset_id"), "version": t.get("dataset_version"),
                 "table": t.get("name"), "sha256": t.get("sha256"),
             })).collect::<Vec<_>>()),
+            "link_tables": b.spec.get("link_tables").and_then(Value::as_array).map(|s| s.iter().map(|l| json!({
+                "name": l.get("name"), "version": l.get("version"),
+                "left_dataset": l.get("left_dataset"), "right_dataset": l.get("right_dataset"),
+                "sha256": l.get("sha256"), "persons": l.get("persons"),
+            })).collect::<Vec<_>>()).unwrap_or_default(),
         })
     });
     Ok(json!({

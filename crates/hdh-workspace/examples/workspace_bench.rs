@@ -150,6 +150,7 @@ async fn prepare(csv_dir: &Path, lake_dir: &Path) -> Result<(), Error> {
     let key = hdh_workspace::pseudonyms::ProjectPseudonymiser {
         project: &project_key,
         level2: &level2,
+        bridge: None,
     };
     // One partition: rows keep the order of the delivery, as an extraction
     // (which reads its sources in file order) does.

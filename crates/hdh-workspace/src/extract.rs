@@ -115,6 +115,23 @@ pub struct ExtractionSpec {
     pub criteria: Vec<PopulationCriterion>,
     #[serde(default)]
     pub register: RegisterState,
+    /// The published link tables that joined persons of two sources.
+    #[serde(default)]
+    pub link_tables: Vec<LinkTableRef>,
+}
+
+/// A link table an extraction used (see [`Bridge`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkTableRef {
+    pub name: String,
+    pub version: i64,
+    pub left_dataset: String,
+    pub right_dataset: String,
+    /// Lake path and SHA-256 of its Parquet file.
+    pub path: String,
+    pub sha256: String,
+    /// Left persons it bridged (each to its most probable right person).
+    pub persons: u64,
 }
 
 /// Persons in the opposition register, as linking values ([`Linker`]).
@@ -148,17 +165,63 @@ impl Oppositions {
     }
 }
 
+/// Persons of one source joined to another's by a published link table
+/// (where no identifier is shared): a level-2 pseudonym of the left side
+/// (with its version's key) → the right side's pseudonym and key. A person
+/// so bridged gets the right person's linking value and project pseudonym;
+/// one not in the table keeps their own. In memory only.
+#[derive(Debug, Clone, Default)]
+pub struct Bridge {
+    map: HashMap<(String, String), (String, String)>,
+}
+
+impl Bridge {
+    pub fn insert(&mut self, left_key: &str, left: &str, right_key: &str, right: &str) {
+        self.map.insert(
+            (left_key.to_string(), left.to_string()),
+            (right_key.to_string(), right.to_string()),
+        );
+    }
+
+    /// The right side's key id and pseudonym of a left pseudonym.
+    pub fn get(&self, key_id: &str, value: &str) -> Option<(&str, &str)> {
+        // Borrowed lookup without allocating a key per call would need a
+        // raw-entry API; the tuple is built once per value.
+        self.map
+            .get(&(key_id.to_string(), value.to_string()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
 /// Brings level-2 pseudonyms of any key to one linking value: the
 /// pseudonym under the active level-2 key, as a number. In memory only.
 pub struct Linker<'a> {
     pub level2: &'a HashMap<String, Level2Key>,
     pub active: Option<&'a Level2Key>,
+    /// Persons joined by link tables.
+    pub bridge: Option<&'a Bridge>,
 }
 
 impl Linker<'_> {
-    /// The linking value of a level-2 pseudonym of version key `key_id`;
+    /// The linking value of a level-2 pseudonym of version key `key_id`
+    /// (through the bridge, when it joins that person to another source's);
     /// `None` when the value is not a pseudonym of that key.
     pub fn link(&self, key_id: &str, value: &str) -> Option<u128> {
+        if let Some((k, v)) = self.bridge.and_then(|b| b.get(key_id, value)) {
+            return self.link_direct(k, v);
+        }
+        self.link_direct(key_id, value)
+    }
+
+    fn link_direct(&self, key_id: &str, value: &str) -> Option<u128> {
         if key_id.is_empty() {
             // A version from before the chain: identifiers keyed directly.
             // They link among themselves only.

@@ -36,8 +36,8 @@ pub(crate) fn table_lines(batches: &[datafusion::arrow::record_batch::RecordBatc
 }
 
 pub use extract::{
-    Extraction, ExtractionReport, ExtractionSpec, Linker, Oppositions, RegisterState,
-    SourceForeignKey, SourceTable, TableReport, TableSpec, provision,
+    Bridge, Extraction, ExtractionReport, ExtractionSpec, LinkTableRef, Linker, Oppositions,
+    RegisterState, SourceForeignKey, SourceTable, TableReport, TableSpec, provision,
 };
 
 #[derive(Debug, thiserror::Error)]

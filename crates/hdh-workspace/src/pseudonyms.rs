@@ -188,6 +188,9 @@ pub fn rekey(
 pub struct ProjectPseudonymiser<'a> {
     pub project: &'a ProjectKey,
     pub level2: &'a HashMap<String, Level2Key>,
+    /// Persons joined by link tables: they get the pseudonym of the person
+    /// they are linked to.
+    pub bridge: Option<&'a crate::Bridge>,
 }
 
 impl ProjectPseudonymiser<'_> {
@@ -197,17 +200,25 @@ impl ProjectPseudonymiser<'_> {
         columns: &[String],
         key_id: &str,
     ) -> Result<RecordBatch, PseudonymError> {
-        if key_id.is_empty() {
-            return map_columns(batch, columns, &mut |v| Ok(self.project.pseudonym(v)));
-        }
-        let Some(key) = self.level2.get(key_id) else {
+        if !key_id.is_empty() && !self.level2.contains_key(key_id) {
             return Err(PseudonymError {
                 column: columns.join(", "),
                 row: 0,
                 reason: format!("level-2 key {key_id} is not available"),
             });
-        };
+        }
         map_columns(batch, columns, &mut |v| {
+            let (key_id, v) = self
+                .bridge
+                .and_then(|b| b.get(key_id, v))
+                .unwrap_or((key_id, v));
+            if key_id.is_empty() {
+                return Ok(self.project.pseudonym(v));
+            }
+            let key = self
+                .level2
+                .get(key_id)
+                .ok_or_else(|| format!("level-2 key {key_id} is not available"))?;
             let l2 =
                 Level2Pseudonym::from_hex(v).map_err(|_| "not a level-2 pseudonym".to_string())?;
             Ok(self.project.pseudonym_of(&key.decrypt(&l2)))
@@ -285,12 +296,14 @@ mod tests {
         let before = ProjectPseudonymiser {
             project: &pa,
             level2: &keys,
+            bridge: None,
         }
         .apply(&v1, &cols, "k1")
         .unwrap();
         let after = ProjectPseudonymiser {
             project: &pa,
             level2: &keys,
+            bridge: None,
         }
         .apply(&v2, &cols, "k2")
         .unwrap();
@@ -299,10 +312,48 @@ mod tests {
         let other = ProjectPseudonymiser {
             project: &pb,
             level2: &keys,
+            bridge: None,
         }
         .apply(&v1, &cols, "k1")
         .unwrap();
         assert_ne!(col(&before)[0], col(&other)[0]);
+
+        // A bridge (a published link table) gives a participant of another
+        // source, under k1, the project pseudonym and the linking value of
+        // the person it is linked to (here `b`, under k2); others keep
+        // their own.
+        let participant = l1.pseudonymise(&["cohort-0042"]).to_hex();
+        let cohort = encrypt_level1(&batch(&[Some(&participant), Some(&a)]), &cols, &k1).unwrap();
+        let p_l2 = col(&cohort)[0].clone().unwrap();
+        let b_k2 = r[1].clone().unwrap();
+        let mut bridge = crate::Bridge::default();
+        bridge.insert("k1", &p_l2, "k2", &b_k2);
+        let bridged = ProjectPseudonymiser {
+            project: &pa,
+            level2: &keys,
+            bridge: Some(&bridge),
+        }
+        .apply(&cohort, &cols, "k1")
+        .unwrap();
+        assert_eq!(
+            col(&bridged)[0],
+            col(&after)[1],
+            "the linked person's pseudonym"
+        );
+        assert_eq!(col(&bridged)[1], col(&before)[0], "not bridged: unchanged");
+        let linker = |bridge| crate::Linker {
+            level2: &keys,
+            active: keys.get("k2"),
+            bridge,
+        };
+        assert_eq!(
+            linker(Some(&bridge)).link("k1", &p_l2),
+            linker(None).link("k2", &b_k2)
+        );
+        assert_ne!(
+            linker(None).link("k1", &p_l2),
+            linker(None).link("k2", &b_k2)
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ impl World {
         ProjectPseudonymiser {
             project: &self.project,
             level2: &self.keys,
+            bridge: None,
         }
     }
 
@@ -87,6 +88,7 @@ impl World {
         Linker {
             level2: &self.keys,
             active: self.keys.get("k-2024"),
+            bridge: None,
         }
     }
 }
@@ -233,6 +235,7 @@ async fn world() -> World {
         sources,
         criteria: vec![criterion],
         register: RegisterState::default(),
+        link_tables: vec![],
     };
     let keys = HashMap::from([("k-2021".to_string(), old), ("k-2024".to_string(), new)]);
     World {
@@ -328,10 +331,12 @@ async fn a_criterion_in_one_dataset_restricts_another_linked_across_keys() {
         &ProjectPseudonymiser {
             project,
             level2: &only_new,
+            bridge: None,
         },
         &Linker {
             level2: &only_new,
             active: only_new.get("k-2024"),
+            bridge: None,
         },
         &Oppositions::default(),
         &|_| {},

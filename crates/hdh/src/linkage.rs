@@ -86,6 +86,14 @@ pub enum LinkageCommand {
         /// Smallest Dice similarity of a link.
         #[arg(long, default_value_t = 0.8)]
         threshold: f64,
+        /// Blocking on the encodings: compare only filters that agree on
+        /// every sampled bit of one of N bands (0: compare every pair whose
+        /// counts of ones can reach the threshold).
+        #[arg(long, default_value_t = 0)]
+        lsh_bands: usize,
+        /// Bits sampled per band (1 to 64).
+        #[arg(long, default_value_t = 16)]
+        lsh_bits: usize,
         /// The links (left_id,right_id,dice), CSV.
         #[arg(long)]
         out: PathBuf,
@@ -179,6 +187,30 @@ pub fn read_csv(path: &Path, id: &str) -> Result<Records> {
     Ok(r)
 }
 
+/// Adds `c_basin` and `c_sector` for each commune column `c` of the
+/// settings, from the SNDS commune table (`IR_GEO_V`, vendored); says how
+/// many codes the table does not know.
+pub fn with_communes(records: Records, columns: &[String], path: &Path) -> Result<Records> {
+    if columns.is_empty() {
+        return Ok(records);
+    }
+    let table = hdh_refdata::communes::communes();
+    let (records, unknown) = records
+        .with_places(columns, |code| {
+            table
+                .get(code)
+                .map(|c| (c.basin.as_str(), c.sector.as_str()))
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if unknown > 0 {
+        eprintln!(
+            "{}: {unknown} commune codes not in IR_GEO_V (département + commune, 6 characters): their basin and sector are missing",
+            path.display()
+        );
+    }
+    Ok(records)
+}
+
 fn spinner(msg: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new_spinner();
     pb.set_message(msg.to_string());
@@ -268,6 +300,8 @@ pub fn run(command: LinkageCommand) -> Result<()> {
             left,
             right,
             threshold,
+            lsh_bands,
+            lsh_bits,
             out,
         } => {
             if !(threshold > 0.0 && threshold <= 1.0) {
@@ -285,7 +319,21 @@ pub fn run(command: LinkageCommand) -> Result<()> {
                 );
             }
             let started = std::time::Instant::now();
-            let pairs = hdh_linkage::pprl::link(&l, &r, threshold);
+            let pairs = if lsh_bands == 0 {
+                hdh_linkage::pprl::link(&l, &r, threshold)
+            } else {
+                if !(1..=64).contains(&lsh_bits) {
+                    bail!("--lsh-bits {lsh_bits}: between 1 and 64");
+                }
+                let lsh = hdh_linkage::pprl::LshBlocking {
+                    bands: lsh_bands,
+                    bits: lsh_bits,
+                    ..Default::default()
+                };
+                hdh_linkage::pprl::link_blocked(&l, &r, threshold, &lsh).ok_or_else(|| {
+                    anyhow::anyhow!("--lsh-bits {lsh_bits}: more than the filters' bits")
+                })?
+            };
             let mut w = csv::Writer::from_path(&out)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             w.write_record(["left_id", "right_id", "dice"])?;
@@ -348,9 +396,9 @@ pub fn run(command: LinkageCommand) -> Result<()> {
             let s = Settings::from_toml(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", settings.display()))?;
             let started = std::time::Instant::now();
-            let l = read_csv(&left, &id)?;
+            let l = with_communes(read_csv(&left, &id)?, &s.communes, &left)?;
             let r = match (&right, s.link_type) {
-                (Some(p), LinkType::LinkOnly) => read_csv(p, &id)?,
+                (Some(p), LinkType::LinkOnly) => with_communes(read_csv(p, &id)?, &s.communes, p)?,
                 (None, LinkType::DedupeOnly) => l.clone(),
                 (None, LinkType::LinkOnly) => bail!("link_only: say --right"),
                 (Some(_), LinkType::DedupeOnly) => {

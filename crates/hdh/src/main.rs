@@ -531,8 +531,14 @@ async fn run(cli: Cli) -> Result<()> {
                 pb.finish_and_clear();
                 if seeded {
                     hdh_server::seed::seed_demo_requests(&state).await?;
+                    let cohort = hdh_server::seed::seed_demo_cohort(
+                        &state,
+                        demo_persons,
+                        hdh_server::seed::demo_cohort_size(demo_persons),
+                    )
+                    .await?;
                     eprintln!(
-                        "Demo data delivered (snds-demo, {demo_persons} persons), with access requests in several states."
+                        "Demo data delivered (snds-demo, {demo_persons} persons; cohort-demo, {cohort} participants to link on /linkage), with access requests in several states."
                     );
                 }
                 eprintln!(

@@ -388,6 +388,29 @@ fn linkage_of_encoded_files() {
         .map(|l| &l[..l.rfind(',').unwrap()])
         .collect();
     assert_eq!(pairs, vec!["a1,b1", "a3,b3"], "{links}");
+    // Blocking on the encodings finds the same links.
+    let o = hdh()
+        .args(["linkage", "dice", "--left"])
+        .arg(&ea)
+        .arg("--right")
+        .arg(&eb)
+        .args(["--threshold", "0.75", "--lsh-bands", "64", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), links);
+    let o = hdh()
+        .args(["linkage", "dice", "--left"])
+        .arg(&ea)
+        .arg("--right")
+        .arg(&eb)
+        .args(["--lsh-bands", "8", "--lsh-bits", "65", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--lsh-bits 65"));
     // Another secret gives encodings that do not link.
     let other = w("other", "another secret entirely, not shared");
     let o = hdh()

@@ -11,6 +11,7 @@ mod delivery;
 mod desk;
 mod hostile;
 mod lifecycle;
+mod linkage;
 mod output;
 mod path;
 mod sdc;

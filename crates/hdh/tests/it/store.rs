@@ -176,6 +176,114 @@ async fn suite(db: Db) {
         .await
         .unwrap();
     assert!(none.is_empty());
+
+    // Linkage jobs: each job of a name is its next version; labels are
+    // upserted; only the newest published version of a name is used.
+    let job = |id: &str, name: &str, left: &str| hdh_store::LinkageJob {
+        id: id.into(),
+        name: name.into(),
+        version: 0,
+        left_dataset: left.into(),
+        right_dataset: "snds".into(),
+        spec: serde_json::json!({ "left": { "key_id": "k" } }),
+        state: "queued".into(),
+        progress: serde_json::json!({}),
+        report: serde_json::json!({}),
+        links_path: String::new(),
+        links_sha256: String::new(),
+        links: 0,
+        error: None,
+        created_by: None,
+        created_at: hdh_store::now(),
+        finished_at: None,
+        published_at: None,
+        published_by: None,
+    };
+    let mut versions = Vec::new();
+    for (id, name, left) in [
+        ("l1", "c-snds", "cohort"),
+        ("l2", "c-snds", "cohort"),
+        ("l3", "other", "registry"),
+    ] {
+        let mut tx = store.begin().await.unwrap();
+        versions.push(tx.insert_linkage_job(&job(id, name, left)).await.unwrap());
+        tx.audit(&AuditEvent::new("linkage.create", "linkage").object(id))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(versions, vec![1, 2, 1]);
+    assert_eq!(store.unfinished_linkage_jobs().await.unwrap().len(), 3);
+    for id in ["l1", "l2"] {
+        let mut j = store.linkage_job(id).await.unwrap().unwrap();
+        j.state = "done".into();
+        j.links = 7;
+        j.report = serde_json::json!({ "quality": { "threshold": 0.9 } });
+        j.finished_at = Some(hdh_store::now());
+        let mut tx = store.begin().await.unwrap();
+        tx.finish_linkage_job(&j).await.unwrap();
+        assert!(
+            tx.publish_linkage_job(id, "admin", &hdh_store::now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !tx.publish_linkage_job(id, "admin", &hdh_store::now())
+                .await
+                .unwrap(),
+            "published once"
+        );
+        tx.audit(&AuditEvent::new("linkage.publish", "linkage").object(id))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.publish_linkage_job("l3", "admin", &hdh_store::now())
+            .await
+            .unwrap(),
+        "not done"
+    );
+    for label in ["match", "non_match"] {
+        tx.put_link_label(&hdh_store::LinkLabel {
+            job_id: "l1".into(),
+            left_id: "a".into(),
+            right_id: "b".into(),
+            probability: 0.5,
+            label: label.into(),
+            labelled_by: "admin".into(),
+            labelled_at: hdh_store::now(),
+        })
+        .await
+        .unwrap();
+    }
+    tx.audit(&AuditEvent::new("linkage.label", "linkage").object("l1"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let labels = store.link_labels("l1").await.unwrap();
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].label, "non_match");
+    assert_eq!(labels[0].probability, 0.5);
+    let used = store
+        .published_link_tables(&["cohort".into(), "snds".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        used.iter()
+            .map(|j| (j.id.as_str(), j.version))
+            .collect::<Vec<_>>(),
+        vec![("l2", 2)]
+    );
+    assert!(
+        store
+            .published_link_tables(&["cohort".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.linkage_jobs().await.unwrap().len(), 3);
 }
 
 #[tokio::test]

@@ -373,17 +373,29 @@ impl Hub {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "authorise: {}", r.body);
-        let r = if r.body["request"]["state"] == "producer_agreement" {
+        let mut r = r;
+        if r.body["request"]["state"] == "producer_agreement" {
+            // The producer agrees for each dataset of the scope awaited.
             let p = self.login("producer").await;
-            self.act_with(
-                &p,
-                request,
-                json!({ "action": "agree", "dataset": "snds-demo" }),
-            )
-            .await
-        } else {
-            r
-        };
+            let mut datasets: Vec<String> = r.body["request"]["scope"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["dataset_id"].as_str().map(str::to_string))
+                .collect();
+            datasets.dedup();
+            for d in datasets {
+                if r.body["request"]["state"] != "producer_agreement" {
+                    break;
+                }
+                let x = self
+                    .act_with(&p, request, json!({ "action": "agree", "dataset": d }))
+                    .await;
+                if x.status == StatusCode::OK || d == "snds-demo" {
+                    r = x;
+                }
+            }
+        }
         if r.status != StatusCode::OK || r.body["request"]["state"] != "authorised" {
             return r;
         }

@@ -27,7 +27,12 @@ const NINE: &str = "f.DCT_ORD_NUM = p.DCT_ORD_NUM AND f.FLX_DIS_DTD = p.FLX_DIS_
 impl Hub {
     /// Creates and gets authorised a request with `details` merged into the
     /// complete form; returns (request, project).
-    async fn project_with(&self, researcher: &str, scope: Value, extra: Value) -> (String, String) {
+    pub(crate) async fn project_with(
+        &self,
+        researcher: &str,
+        scope: Value,
+        extra: Value,
+    ) -> (String, String) {
         let r = self.login(researcher).await;
         let mut details = crate::support::details();
         if let (Some(d), Value::Object(x)) = (details.as_object_mut(), extra) {
