@@ -2,10 +2,16 @@
 //! by the first rule that covers it (two records are covered by a rule when
 //! they agree on all its columns, none missing); work is spread over the
 //! machine's cores, a big block split into `salt` parts.
+//!
+//! Each column is a dictionary (equal values, equal numbers), a rule's key
+//! the numbers of its columns combined into one, and the blocks the runs of
+//! records sorted by key (a counting sort): no string is hashed twice nor
+//! compared while pairs are made.
 
+use crate::compare::{Column, Columns, NO_VALUE};
 use crate::settings::{LinkType, Rule};
 use crate::{Records, RecordsError};
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A candidate pair: a record of the left source, one of the right (in a
 /// deduplication, both of the one source, left < right).
@@ -32,20 +38,246 @@ pub(crate) fn keys_on(
         .collect())
 }
 
-/// Each record's key under each rule.
-fn keys(r: &Records, rules: &[Rule]) -> Result<Vec<Vec<Option<String>>>, RecordsError> {
-    rules.iter().map(|rule| keys_on(r, &rule.columns)).collect()
+/// Each record's key under a rule, as a number (`NO_VALUE`: a column is
+/// missing); equal keys, equal numbers on both sides.
+enum Keys {
+    /// A rule on one column: its dictionary.
+    Column(Arc<Column>),
+    Combined {
+        left: Vec<u32>,
+        /// `None`: the same records (a deduplication).
+        right: Option<Vec<u32>>,
+        count: usize,
+    },
 }
 
-/// A unit of work: the members of a block on each side, and which part of
-/// the left members it takes (salting).
+impl Keys {
+    fn of(
+        rule: &Rule,
+        columns: &Columns,
+        left: &Records,
+        right: &Records,
+        link: LinkType,
+    ) -> Result<Keys, RecordsError> {
+        let right = match link {
+            LinkType::LinkOnly => right,
+            LinkType::DedupeOnly => left,
+        };
+        let cols: Vec<Arc<Column>> = rule
+            .columns
+            .iter()
+            .map(|c| columns.get(c, left, right))
+            .collect::<Result<_, _>>()?;
+        if cols.len() == 1 {
+            return Ok(Keys::Column(cols[0].clone()));
+        }
+        let dedupe = link == LinkType::DedupeOnly;
+        // Column after column, each record's key so far and its number in
+        // the next column, as one number into a table of the pairs seen.
+        let mut l = cols[0].left.clone();
+        let mut r = (!dedupe).then(|| cols[0].right().to_vec());
+        let mut count = cols[0].len();
+        for c in &cols[1..] {
+            let width = c.len() as u64;
+            let mut table = PairTable::new(l.len() + r.as_ref().map_or(0, Vec::len));
+            table.number_all(&mut l, &c.left, width);
+            if let Some(r) = &mut r {
+                table.number_all(r, c.right(), width);
+            }
+            count = table.used as usize;
+        }
+        Ok(Keys::Combined {
+            left: l,
+            right: r,
+            count,
+        })
+    }
+
+    fn left(&self) -> &[u32] {
+        match self {
+            Keys::Column(c) => &c.left,
+            Keys::Combined { left, .. } => left,
+        }
+    }
+
+    fn right(&self) -> &[u32] {
+        match self {
+            Keys::Column(c) => c.right(),
+            Keys::Combined { left, right, .. } => right.as_deref().unwrap_or(left),
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Keys::Column(c) => c.len(),
+            Keys::Combined { count, .. } => *count,
+        }
+    }
+}
+
+/// Numbers for pairs of numbers (a key so far, a column's number): an
+/// open-addressing table filled a batch at a time, each batch's slots
+/// fetched ahead.
+struct PairTable {
+    /// (pair + 1, number); 0: empty.
+    slots: Vec<(u64, u32)>,
+    mask: usize,
+    used: u32,
+}
+
+impl PairTable {
+    fn new(records: usize) -> PairTable {
+        let capacity = (records * 2).next_power_of_two().max(16);
+        // Written, not `vec![…]` (zeroed memory mapped lazily): the
+        // prefetches would map the shared zero page, and each first store
+        // after one would cost a copy-on-write fault and a TLB shootdown
+        // across the threads.
+        let mut slots = Vec::with_capacity(capacity);
+        slots.resize(capacity, (0, 0));
+        PairTable {
+            slots,
+            mask: capacity - 1,
+            used: 0,
+        }
+    }
+
+    #[inline]
+    fn slot_of(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & self.mask
+    }
+
+    /// Replaces each `keys[r]` by the number of the pair (`keys[r]`,
+    /// `values[r]`) (`NO_VALUE` when either is missing).
+    fn number_all(&mut self, keys: &mut [u32], values: &[u32], width: u64) {
+        const BATCH: usize = 16;
+        let mut pending = [0u64; BATCH];
+        for (ks, vs) in keys.chunks_mut(BATCH).zip(values.chunks(BATCH)) {
+            for (b, (k, &v)) in ks.iter().zip(vs).enumerate() {
+                pending[b] = if *k == NO_VALUE || v == NO_VALUE {
+                    0
+                } else {
+                    u64::from(*k) * width + u64::from(v) + 1
+                };
+                if pending[b] != 0 {
+                    crate::compare::prefetch(&self.slots[self.slot_of(pending[b])]);
+                }
+            }
+            for (b, k) in ks.iter_mut().enumerate() {
+                let key = pending[b];
+                if key == 0 {
+                    *k = NO_VALUE;
+                    continue;
+                }
+                let mut s = self.slot_of(key);
+                loop {
+                    let (stored, number) = self.slots[s];
+                    if stored == key {
+                        *k = number;
+                        break;
+                    }
+                    if stored == 0 {
+                        self.slots[s] = (key, self.used);
+                        *k = self.used;
+                        self.used += 1;
+                        break;
+                    }
+                    s = (s + 1) & self.mask;
+                }
+            }
+        }
+    }
+}
+
+/// A rule's keys and its records grouped by key, on each side.
+struct Blocked {
+    keys: Keys,
+    left: Groups,
+    /// `None` in a deduplication.
+    right: Option<Groups>,
+}
+
+/// The rules' keys and groups already made (by their columns, in any
+/// order), for the rules that come back (training, blocking).
+#[derive(Default)]
+pub(crate) struct RuleCache {
+    made: std::sync::Mutex<std::collections::HashMap<Vec<String>, Arc<Blocked>>>,
+}
+
+impl RuleCache {
+    fn get(
+        &self,
+        rule: &Rule,
+        columns: &Columns,
+        left: &Records,
+        right: &Records,
+        link: LinkType,
+    ) -> Result<Arc<Blocked>, RecordsError> {
+        let mut name = rule.columns.clone();
+        name.sort();
+        name.dedup();
+        if let Some(b) = self.made.lock().ok().and_then(|m| m.get(&name).cloned()) {
+            return Ok(b);
+        }
+        let keys = Keys::of(rule, columns, left, right, link)?;
+        let l = Groups::of(keys.left(), keys.count());
+        let r = (link == LinkType::LinkOnly).then(|| Groups::of(keys.right(), keys.count()));
+        let b = Arc::new(Blocked {
+            keys,
+            left: l,
+            right: r,
+        });
+        if let Ok(mut m) = self.made.lock() {
+            m.insert(name, b.clone());
+        }
+        Ok(b)
+    }
+}
+
+/// Records grouped by key: the members of key `k` are
+/// `members[start[k]..start[k + 1]]`, in increasing order.
+struct Groups {
+    start: Vec<u32>,
+    members: Vec<u32>,
+}
+
+impl Groups {
+    fn of(keys: &[u32], count: usize) -> Groups {
+        let mut start = vec![0u32; count + 1];
+        for &k in keys {
+            if k != NO_VALUE {
+                start[k as usize + 1] += 1;
+            }
+        }
+        for k in 0..count {
+            start[k + 1] += start[k];
+        }
+        let mut next = start.clone();
+        let mut members = vec![0u32; start[count] as usize];
+        for (i, &k) in keys.iter().enumerate() {
+            if k != NO_VALUE {
+                members[next[k as usize] as usize] = i as u32;
+                next[k as usize] += 1;
+            }
+        }
+        Groups { start, members }
+    }
+
+    fn get(&self, k: usize) -> &[u32] {
+        &self.members[self.start[k] as usize..self.start[k + 1] as usize]
+    }
+}
+
+/// A unit of work: blocks `keys` of rule `rule`, and which part of their
+/// left members it takes (salting, or a big block spread).
 struct Unit {
     rule: usize,
-    left: Vec<u32>,
-    right: Vec<u32>,
+    keys: std::ops::Range<usize>,
     part: usize,
     parts: usize,
 }
+
+/// About how many pairs a unit of work makes.
+const UNIT_PAIRS: u64 = 1 << 15;
 
 /// The candidate pairs of two sources (or of `left` alone when deduplicating;
 /// `right` is then ignored), sorted.
@@ -55,81 +287,228 @@ pub fn candidate_pairs(
     rules: &[Rule],
     link: LinkType,
 ) -> Result<Vec<Pair>, RecordsError> {
-    let right = match link {
-        LinkType::LinkOnly => right,
-        LinkType::DedupeOnly => left,
+    let names: Vec<&str> = rules
+        .iter()
+        .flat_map(|r| r.columns.iter().map(String::as_str))
+        .collect();
+    let columns = Columns::build(left, (link == LinkType::LinkOnly).then_some(right), &names);
+    candidate_pairs_with(&columns, &RuleCache::default(), left, right, rules, link)
+}
+
+/// [`candidate_pairs`] with the dictionaries already built.
+pub(crate) fn candidate_pairs_with(
+    columns: &Columns,
+    cache: &RuleCache,
+    left: &Records,
+    right: &Records,
+    rules: &[Rule],
+    link: LinkType,
+) -> Result<Vec<Pair>, RecordsError> {
+    let mut pairs = generate(columns, cache, left, right, rules, link, true)?;
+    sort_pairs(&mut pairs);
+    Ok(pairs)
+}
+
+/// Sorts pairs, two halves at once on two cores or more, then merged.
+pub(crate) fn sort_pairs(pairs: &mut Vec<Pair>) {
+    let key = |&(i, j): &Pair| (u64::from(i) << 32) | u64::from(j);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || pairs.len() < 1 << 16 {
+        pairs.sort_unstable_by_key(key);
+        return;
+    }
+    let half = pairs.len() / 2;
+    {
+        let (a, b) = pairs.split_at_mut(half);
+        std::thread::scope(|s| {
+            s.spawn(|| a.sort_unstable_by_key(key));
+            b.sort_unstable_by_key(key);
+        });
+    }
+    let (a, b) = pairs.split_at(half);
+    let mut merged = Vec::with_capacity(pairs.len());
+    let (mut x, mut y) = (0, 0);
+    while x < a.len() && y < b.len() {
+        if key(&a[x]) <= key(&b[y]) {
+            merged.push(a[x]);
+            x += 1;
+        } else {
+            merged.push(b[y]);
+            y += 1;
+        }
+    }
+    merged.extend_from_slice(&a[x..]);
+    merged.extend_from_slice(&b[y..]);
+    *pairs = merged;
+}
+
+/// How many candidate pairs the rules make (none is kept).
+pub(crate) fn count_pairs_with(
+    columns: &Columns,
+    cache: &RuleCache,
+    left: &Records,
+    right: &Records,
+    rules: &[Rule],
+    link: LinkType,
+) -> Result<usize, RecordsError> {
+    let counts = generate(columns, cache, left, right, rules, link, false)?;
+    Ok(counts
+        .iter()
+        .map(|&(hi, lo)| ((u64::from(hi) << 32) | u64::from(lo)) as usize)
+        .sum())
+}
+
+/// The pairs (`keep`), or one `(count, 0)` per unit of work.
+fn generate(
+    columns: &Columns,
+    cache: &RuleCache,
+    left: &Records,
+    right: &Records,
+    rules: &[Rule],
+    link: LinkType,
+    keep: bool,
+) -> Result<Vec<Pair>, RecordsError> {
+    let blocked: Vec<Arc<Blocked>> = {
+        let jobs: Vec<usize> = (0..rules.len()).collect();
+        let mut b = in_parallel(&jobs, |&k, out| {
+            out.push((k, cache.get(&rules[k], columns, left, right, link)));
+        });
+        b.sort_by_key(|x| x.0);
+        b.into_iter().map(|(_, b)| b).collect::<Result<_, _>>()?
     };
-    let lk = keys(left, rules)?;
-    let rk = if link == LinkType::DedupeOnly {
-        lk.clone()
-    } else {
-        keys(right, rules)?
-    };
+    let keys: Vec<&Keys> = blocked.iter().map(|b| &b.keys).collect();
+    let groups: Vec<(&Groups, Option<&Groups>)> = blocked
+        .iter()
+        .map(|b| (&b.left, b.right.as_ref()))
+        .collect();
+    // Units of about UNIT_PAIRS pairs each; a bigger block alone, split in
+    // parts (at least its rule's salt).
     let mut units = Vec::new();
     for (k, rule) in rules.iter().enumerate() {
-        let mut blocks: HashMap<&str, (Vec<u32>, Vec<u32>)> = HashMap::new();
-        for (i, key) in lk[k].iter().enumerate() {
-            if let Some(key) = key {
-                blocks.entry(key).or_default().0.push(i as u32);
+        let (gl, gr) = &groups[k];
+        let pairs_of = |key: usize| -> u64 {
+            let n = gl.get(key).len() as u64;
+            match gr {
+                None => n * n.saturating_sub(1) / 2,
+                Some(gr) => n * gr.get(key).len() as u64,
             }
-        }
-        if link == LinkType::LinkOnly {
-            for (j, key) in rk[k].iter().enumerate() {
-                if let Some(key) = key
-                    && let Some(b) = blocks.get_mut(key.as_str())
-                {
-                    b.1.push(j as u32);
+        };
+        let count = keys[k].count();
+        let mut from = 0;
+        let mut acc = 0u64;
+        for key in 0..count {
+            let p = pairs_of(key);
+            // Salting splits the rule's big blocks (a small one is not
+            // worth a unit of its own).
+            if p >= UNIT_PAIRS || (rule.salt > 1 && p >= 1024) {
+                if from < key {
+                    units.push(Unit {
+                        rule: k,
+                        keys: from..key,
+                        part: 0,
+                        parts: 1,
+                    });
                 }
+                let members = gl.get(key).len();
+                let parts = (rule.salt.max(1) as usize)
+                    .max((p / UNIT_PAIRS) as usize)
+                    .min(members.max(1));
+                for part in 0..parts {
+                    units.push(Unit {
+                        rule: k,
+                        keys: key..key + 1,
+                        part,
+                        parts,
+                    });
+                }
+                from = key + 1;
+                acc = 0;
+                continue;
             }
-        }
-        let mut blocks: Vec<_> = blocks.into_values().collect();
-        blocks.sort();
-        for (l, r) in blocks {
-            let parts = rule.salt.max(1) as usize;
-            for part in 0..parts {
+            acc += p;
+            if acc >= UNIT_PAIRS {
                 units.push(Unit {
                     rule: k,
-                    left: l.clone(),
-                    right: r.clone(),
-                    part,
-                    parts,
+                    keys: from..key + 1,
+                    part: 0,
+                    parts: 1,
                 });
+                from = key + 1;
+                acc = 0;
             }
+        }
+        if from < count {
+            units.push(Unit {
+                rule: k,
+                keys: from..count,
+                part: 0,
+                parts: 1,
+            });
         }
     }
     let run = |unit: &Unit, out: &mut Vec<Pair>| {
-        // Covered by an earlier rule: that rule generated it.
-        let earlier = |i: u32, j: u32| {
-            (0..unit.rule).any(|k| {
-                matches!((&lk[k][i as usize], &rk[k][j as usize]), (Some(a), Some(b)) if a == b)
-            })
-        };
-        for (n, &i) in unit.left.iter().enumerate() {
-            if n % unit.parts != unit.part {
-                continue;
+        let r = unit.rule;
+        let (gl, gr) = &groups[r];
+        // The earlier rules' keys of a block's members: a pair an earlier
+        // rule covers is that rule's.
+        let mut el: Vec<u32> = Vec::new();
+        let mut er: Vec<u32> = Vec::new();
+        let mut made = 0u64;
+        let covered = |a: &[u32], b: &[u32]| a.iter().zip(b).any(|(x, y)| *x != NO_VALUE && x == y);
+        for key in unit.keys.clone() {
+            let lm = gl.get(key);
+            el.clear();
+            for &i in lm {
+                el.extend(keys[..r].iter().map(|k| k.left()[i as usize]));
             }
-            match link {
-                LinkType::LinkOnly => {
-                    for &j in &unit.right {
-                        if !earlier(i, j) {
-                            out.push((i, j));
+            match gr {
+                None => {
+                    for (n, &i) in lm.iter().enumerate() {
+                        if n % unit.parts != unit.part {
+                            continue;
+                        }
+                        let ki = &el[n * r..n * r + r];
+                        for (m, &j) in lm.iter().enumerate().skip(n + 1) {
+                            if !covered(ki, &el[m * r..m * r + r]) {
+                                made += 1;
+                                if keep {
+                                    out.push((i, j));
+                                }
+                            }
                         }
                     }
                 }
-                LinkType::DedupeOnly => {
-                    for &j in &unit.left[n + 1..] {
-                        let (a, b) = (i.min(j), i.max(j));
-                        if !earlier(a, b) {
-                            out.push((a, b));
+                Some(gr) => {
+                    let rm = gr.get(key);
+                    if rm.is_empty() {
+                        continue;
+                    }
+                    er.clear();
+                    for &j in rm {
+                        er.extend(keys[..r].iter().map(|k| k.right()[j as usize]));
+                    }
+                    for (n, &i) in lm.iter().enumerate() {
+                        if n % unit.parts != unit.part {
+                            continue;
+                        }
+                        let ki = &el[n * r..n * r + r];
+                        for (m, &j) in rm.iter().enumerate() {
+                            if !covered(ki, &er[m * r..m * r + r]) {
+                                made += 1;
+                                if keep {
+                                    out.push((i, j));
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+        if !keep {
+            out.push(((made >> 32) as u32, made as u32));
+        }
     };
-    let mut pairs = in_parallel(&units, run);
-    pairs.sort_unstable();
-    Ok(pairs)
+    Ok(in_parallel(&units, run))
 }
 
 /// Runs `f` over the units on every core; the results, concatenated.
@@ -148,8 +527,8 @@ pub(crate) fn in_parallel<U: Sync, T: Send>(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let f = &f;
     let next = &next;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
+    let mut parts: Vec<Vec<T>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.min(units.len()))
             .map(|_| {
                 s.spawn(move || {
                     let mut out = Vec::new();
@@ -164,9 +543,17 @@ pub(crate) fn in_parallel<U: Sync, T: Send>(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
-    })
+    });
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut parts = parts.drain(..);
+    let mut out = parts.next().unwrap_or_default();
+    out.reserve(total - out.len());
+    for p in parts {
+        out.extend(p);
+    }
+    out
 }
 
 /// Whether any rule covers the pair (for tests and reports).

@@ -55,12 +55,17 @@ pub fn clusters(left: usize, right: usize, links: &[Pair], link: LinkType) -> Ve
         };
         sets.union(i as usize, j);
     }
-    let mut number = std::collections::HashMap::new();
+    // A root's cluster number, by root (usize::MAX: not numbered yet).
+    let mut number = vec![usize::MAX; n];
+    let mut next = 0;
     (0..n)
         .map(|x| {
             let root = sets.find(x);
-            let next = number.len();
-            *number.entry(root).or_insert(next)
+            if number[root] == usize::MAX {
+                number[root] = next;
+                next += 1;
+            }
+            number[root]
         })
         .collect()
 }

@@ -40,8 +40,78 @@ pub struct Records {
     /// Each record's identifier in its source.
     pub ids: Vec<String>,
     columns: Vec<String>,
-    values: Vec<Vec<Option<String>>>,
+    values: Vec<Values>,
     index: HashMap<String, usize>,
+}
+
+/// The values of one column end to end in one string (no allocation per
+/// value: a million records read as a few buffers); a value that is empty
+/// or only spaces is missing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Values {
+    text: String,
+    /// Value `i` is `text[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<usize>,
+    present: Vec<bool>,
+}
+
+impl Values {
+    pub fn with_capacity(values: usize) -> Values {
+        Values {
+            text: String::new(),
+            ends: Vec::with_capacity(values),
+            present: Vec::with_capacity(values),
+        }
+    }
+
+    /// Appends a value (`None`, empty or spaces: missing).
+    pub fn push(&mut self, v: Option<&str>) {
+        match v.filter(|s| !s.trim().is_empty()) {
+            Some(v) => {
+                self.text.push_str(v);
+                self.present.push(true);
+            }
+            None => self.present.push(false),
+        }
+        self.ends.push(self.text.len());
+    }
+
+    /// Appends the values of `other` after these.
+    pub fn append(&mut self, other: Values) {
+        let base = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.present.extend(other.present);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i` (`None`: missing).
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&str> {
+        if !self.present[i] {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.text[start..self.ends[i]])
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<Option<S>> for Values {
+    fn from_iter<I: IntoIterator<Item = Option<S>>>(iter: I) -> Values {
+        let iter = iter.into_iter();
+        let mut v = Values::with_capacity(iter.size_hint().0);
+        for x in iter {
+            v.push(x.as_ref().map(AsRef::as_ref));
+        }
+        v
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -68,10 +138,15 @@ impl Records {
 
     /// Adds a column (empty strings are missing values).
     pub fn with_column(
-        mut self,
+        self,
         name: &str,
         values: Vec<Option<String>>,
     ) -> Result<Records, RecordsError> {
+        self.with_values(name, values.into_iter().collect())
+    }
+
+    /// Adds a column already laid out as [`Values`].
+    pub fn with_values(mut self, name: &str, values: Values) -> Result<Records, RecordsError> {
         if values.len() != self.ids.len() {
             return Err(RecordsError::Length {
                 column: name.into(),
@@ -82,10 +157,6 @@ impl Records {
         if self.index.contains_key(name) {
             return Err(RecordsError::Duplicate(name.into()));
         }
-        let values = values
-            .into_iter()
-            .map(|v| v.filter(|s| !s.trim().is_empty()))
-            .collect();
         self.index.insert(name.to_string(), self.columns.len());
         self.columns.push(name.to_string());
         self.values.push(values);
@@ -128,36 +199,27 @@ impl Records {
         let mut unknown = 0;
         for name in columns {
             let c = self.column(name)?;
-            let mut basins = Vec::with_capacity(self.len());
-            let mut sectors = Vec::with_capacity(self.len());
+            let mut basins = Values::with_capacity(self.len());
+            let mut sectors = Values::with_capacity(self.len());
             for r in 0..self.len() {
-                let found = self.get(c, r).map(|code| (code, place(code.trim())));
-                match found {
-                    Some((_, Some((b, s)))) => {
-                        basins.push(Some(b.to_string()));
-                        sectors.push(Some(s.to_string()));
-                    }
-                    Some((_, None)) => {
-                        unknown += 1;
-                        basins.push(None);
-                        sectors.push(None);
-                    }
-                    None => {
-                        basins.push(None);
-                        sectors.push(None);
-                    }
+                let found = self.get(c, r).map(|code| place(code.trim()));
+                if let Some(None) = found {
+                    unknown += 1;
                 }
+                let found = found.flatten();
+                basins.push(found.map(|f| f.0));
+                sectors.push(found.map(|f| f.1));
             }
             self = self
-                .with_column(&format!("{name}_basin"), basins)?
-                .with_column(&format!("{name}_sector"), sectors)?;
+                .with_values(&format!("{name}_basin"), basins)?
+                .with_values(&format!("{name}_sector"), sectors)?;
         }
         Ok((self, unknown))
     }
 
     /// The value of column `c` for record `r`.
     pub fn get(&self, c: usize, r: usize) -> Option<&str> {
-        self.values[c][r].as_deref()
+        self.values[c].get(r)
     }
 }
 

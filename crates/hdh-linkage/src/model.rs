@@ -13,12 +13,11 @@
 //! always agree there) and averaging a comparison's `m` over the sessions
 //! that estimated it.
 
-use crate::blocking::{Pair, candidate_pairs, in_parallel};
-use crate::compare::{Compiled, NULL};
+use crate::blocking::{Pair, RuleCache, candidate_pairs_with, count_pairs_with, in_parallel};
+use crate::compare::{Columns, Compiled, FastMap, NULL};
 use crate::settings::{LinkType, Rule, Settings};
 use crate::{LinkageError, Records};
 use rand::{Rng, SeedableRng};
-use std::collections::HashMap;
 
 /// The estimated parameters of one comparison.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -99,35 +98,114 @@ pub fn probability(weight: f64) -> f64 {
     1.0 / (1.0 + (-weight).exp2())
 }
 
+/// Pairs compared at a time by one thread.
+const CHUNK: usize = 1 << 13;
+
 /// The sources, the settings and the comparisons bound to the columns.
 pub struct Linker<'a> {
     pub settings: &'a Settings,
     left: &'a Records,
     right: &'a Records,
     comparisons: Vec<Compiled>,
-    /// Per comparison with `tf_adjust`: each value's share of the records.
-    tf: Vec<Option<HashMap<String, f64>>>,
+    /// Per comparison with `tf_adjust`: each value's share of the records,
+    /// by the value's number in the comparison's dictionary.
+    tf: Vec<Option<Vec<f64>>>,
+    /// The columns of the comparisons and rules as numbers, built once.
+    columns: Columns,
+    /// What the comparisons read, record by record.
+    rows: Rows,
+    /// The rules' keys and blocks, made once.
+    rules: RuleCache,
 }
 
-fn tf_table(c: &Compiled, left: &Records, right: Option<&Records>) -> HashMap<String, f64> {
-    let mut counts: HashMap<String, f64> = HashMap::new();
-    let mut total = 0.0;
-    let mut add = |r: &Records| {
-        for i in 0..r.len() {
-            if let Some(v) = r.get(c.left_column(), i) {
-                *counts.entry(v.to_string()).or_default() += 1.0;
-                total += 1.0;
+/// What the comparisons need of each record (its values' numbers and
+/// their features), side by side in a row: a pair's are then two runs of
+/// memory, not a dozen scattered reads.
+struct Rows {
+    width: usize,
+    left: Vec<u32>,
+    /// `None`: the same records (a deduplication).
+    right: Option<Vec<u32>>,
+    /// Per comparison: where its words start in a row, and how many (0: a
+    /// comparison of several columns, read from the records).
+    plan: Vec<(usize, usize)>,
+}
+
+impl Rows {
+    fn new(comparisons: &[Compiled], left: usize, right: usize, dedupe: bool) -> Rows {
+        let mut plan = Vec::new();
+        let mut width = 0;
+        for c in comparisons {
+            let w = c.row_words();
+            plan.push((width, w));
+            width += w;
+        }
+        let table = |n: usize, left_side: bool| -> Vec<u32> {
+            let mut t = vec![0u32; n * width];
+            if width == 0 {
+                return t;
+            }
+            let rows: Vec<(usize, &mut [u32])> = t.chunks_mut(width * 4096).enumerate().collect();
+            let rows = std::sync::Mutex::new(rows);
+            let jobs: Vec<()> = vec![(); rows.lock().map_or(0, |r| r.len())];
+            crate::blocking::in_parallel(&jobs, |_, _: &mut Vec<()>| {
+                let Some((k, part)) = rows.lock().ok().and_then(|mut r| r.pop()) else {
+                    return;
+                };
+                for (n, row) in part.chunks_mut(width).enumerate() {
+                    let r = k * 4096 + n;
+                    for (c, &(at, w)) in comparisons.iter().zip(&plan) {
+                        if w > 0 {
+                            c.fill_row(r, left_side, &mut row[at..at + w]);
+                        }
+                    }
+                }
+            });
+            t
+        };
+        let l = table(left, true);
+        let r = (!dedupe).then(|| table(right, false));
+        Rows {
+            width,
+            left: l,
+            right: r,
+            plan,
+        }
+    }
+
+    fn left(&self, i: usize) -> &[u32] {
+        &self.left[i * self.width..(i + 1) * self.width]
+    }
+
+    fn right(&self, j: usize) -> &[u32] {
+        let t = self.right.as_deref().unwrap_or(&self.left);
+        &t[j * self.width..(j + 1) * self.width]
+    }
+}
+
+/// Each value's share of the records (of both sources in a linkage).
+fn tf_table(c: &Compiled, link: LinkType) -> Option<Vec<f64>> {
+    let (left, right, values) = c.numbers()?;
+    let mut counts = vec![0u32; values];
+    let mut total = 0u64;
+    let mut add = |ids: &[u32]| {
+        for &x in ids {
+            if x != crate::compare::NO_VALUE {
+                counts[x as usize] += 1;
+                total += 1;
             }
         }
     };
     add(left);
-    if let Some(r) = right {
-        add(r);
+    if link == LinkType::LinkOnly {
+        add(right);
     }
-    for v in counts.values_mut() {
-        *v /= total;
-    }
-    counts
+    Some(
+        counts
+            .into_iter()
+            .map(|n| f64::from(n) / total as f64)
+            .collect(),
+    )
 }
 
 impl<'a> Linker<'a> {
@@ -143,29 +221,61 @@ impl<'a> Linker<'a> {
             LinkType::LinkOnly => right,
             LinkType::DedupeOnly => left,
         };
+        // Every column a comparison or a rule reads, as numbers, once.
+        let mut names: Vec<&str> = Vec::new();
+        for c in &settings.comparison {
+            if c.columns.len() == 1 {
+                names.push(&c.columns[0]);
+            }
+            for l in &c.levels {
+                if let crate::settings::Level::Same { column } = l {
+                    names.push(column);
+                }
+            }
+        }
+        for rule in settings
+            .blocking
+            .iter()
+            .chain(&settings.deterministic)
+            .chain(&settings.training.blocking)
+        {
+            names.extend(rule.columns.iter().map(String::as_str));
+        }
+        let columns = Columns::build(
+            left,
+            (settings.link_type == LinkType::LinkOnly).then_some(right),
+            &names,
+        );
         let comparisons: Vec<Compiled> = settings
             .comparison
             .iter()
-            .map(|c| Compiled::new(c, left, right))
+            .map(|c| Compiled::bind(c, left, right, &columns))
             .collect::<Result<_, _>>()?;
         let tf = comparisons
             .iter()
             .map(|c| {
-                c.tf_adjust.then(|| {
-                    tf_table(
-                        c,
-                        left,
-                        (settings.link_type == LinkType::LinkOnly).then_some(right),
-                    )
-                })
+                if c.tf_adjust {
+                    tf_table(c, settings.link_type)
+                } else {
+                    None
+                }
             })
             .collect();
+        let rows = Rows::new(
+            &comparisons,
+            left.len(),
+            right.len(),
+            settings.link_type == LinkType::DedupeOnly,
+        );
         Ok(Linker {
             settings,
             left,
             right,
             comparisons,
             tf,
+            columns,
+            rows,
+            rules: RuleCache::default(),
         })
     }
 
@@ -184,7 +294,9 @@ impl<'a> Linker<'a> {
 
     /// The candidate pairs of some rules.
     pub fn pairs(&self, rules: &[Rule]) -> Result<Vec<Pair>, LinkageError> {
-        Ok(candidate_pairs(
+        Ok(candidate_pairs_with(
+            &self.columns,
+            &self.rules,
             self.left,
             self.right,
             rules,
@@ -197,21 +309,37 @@ impl<'a> Linker<'a> {
         self.pairs(&self.settings.blocking)
     }
 
+    /// The level of each comparison of the pair (`i`, `j`), into `out`.
+    #[inline]
+    fn pair_levels(&self, i: usize, j: usize, out: &mut [u8]) {
+        let (ri, rj) = (self.rows.left(i), self.rows.right(j));
+        for (c, comp) in self.comparisons.iter().enumerate() {
+            let (at, w) = self.rows.plan[c];
+            out[c] = if w > 0 {
+                comp.level_of_rows(&ri[at..at + w], &rj[at..at + w])
+            } else {
+                comp.level(self.left, i, self.right, j)
+            };
+        }
+    }
+
     /// The levels of each pair, comparison after comparison (row-major).
     pub fn levels(&self, pairs: &[Pair]) -> Vec<u8> {
         let k = self.comparisons.len();
-        let chunks: Vec<(usize, &[Pair])> = pairs.chunks(8192).enumerate().collect();
+        let chunks: Vec<(usize, &[Pair])> = pairs.chunks(CHUNK).enumerate().collect();
         let mut parts = in_parallel(&chunks, |(n, chunk), out: &mut Vec<(usize, Vec<u8>)>| {
-            let mut g = Vec::with_capacity(chunk.len() * k);
-            for &(i, j) in *chunk {
-                for c in &self.comparisons {
-                    g.push(c.level(self.left, i as usize, self.right, j as usize));
-                }
+            let mut g = vec![0u8; chunk.len() * k];
+            for (&(i, j), row) in chunk.iter().zip(g.chunks_mut(k.max(1))) {
+                self.pair_levels(i as usize, j as usize, row);
             }
             out.push((*n, g));
         });
         parts.sort_by_key(|(n, _)| *n);
-        parts.into_iter().flat_map(|(_, g)| g).collect()
+        let mut g = Vec::with_capacity(pairs.len() * k);
+        for (_, part) in parts {
+            g.extend(part);
+        }
+        g
     }
 
     /// `u` of each comparison level, from `training.u_pairs` random pairs.
@@ -266,7 +394,14 @@ impl<'a> Linker<'a> {
         if self.settings.deterministic.is_empty() {
             return Ok(None);
         }
-        let found = self.pairs(&self.settings.deterministic)?.len() as f64;
+        let found = count_pairs_with(
+            &self.columns,
+            &self.rules,
+            self.left,
+            self.right,
+            &self.settings.deterministic,
+            self.settings.link_type,
+        )? as f64;
         let lambda = (found / self.settings.recall) / self.total_pairs();
         Ok(Some(lambda.clamp(1e-12, 1.0 - 1e-9)))
     }
@@ -300,7 +435,7 @@ impl<'a> Linker<'a> {
                 .collect();
             let g = self.levels(&pairs);
             // EM runs over the distinct patterns of levels, with their counts.
-            let mut patterns: HashMap<&[u8], f64> = HashMap::new();
+            let mut patterns: FastMap<&[u8], f64> = FastMap::default();
             for row in g.chunks(k) {
                 *patterns.entry(row).or_default() += 1.0;
             }
@@ -442,9 +577,9 @@ impl<'a> Linker<'a> {
         if l == 0
             && matches!(comp.levels.first(), Some(crate::settings::Level::Exact))
             && let Some(tf) = &self.tf[c]
-            && let Some(v) = comp.left_value(self.left, i)
-            && comp.right_value(self.right, j) == Some(v)
-            && let Some(&f) = tf.get(v)
+            && let Some((left, right, _)) = comp.numbers()
+            && left[i] == right[j]
+            && let Some(&f) = tf.get(left[i] as usize)
         {
             return ((m / f).log2(), true);
         }
@@ -453,24 +588,59 @@ impl<'a> Linker<'a> {
 
     /// Weights and probabilities of pairs.
     pub fn score(&self, model: &Model, pairs: &[Pair]) -> Vec<Scored> {
-        let k = self.comparisons.len();
-        let g = self.levels(pairs);
         let prior = model.prior_weight();
-        pairs
+        // Each level's weight, and each value's weight of an exact match on
+        // a term-frequency-adjusted comparison, computed once.
+        let weights: Vec<Vec<f64>> = model.comparisons.iter().map(|p| p.weights()).collect();
+        let exact: Vec<Option<(&[u32], Vec<f64>)>> = self
+            .comparisons
             .iter()
-            .zip(g.chunks(k))
-            .map(|(&(i, j), row)| {
-                let mut w = prior;
-                for (c, &l) in row.iter().enumerate() {
-                    w += self.term(model, c, l, i as usize, j as usize).0;
+            .enumerate()
+            .map(|(c, comp)| {
+                let tf = self.tf[c].as_ref()?;
+                if !matches!(comp.levels.first(), Some(crate::settings::Level::Exact)) {
+                    return None;
                 }
-                Scored {
-                    pair: (i, j),
-                    weight: w,
-                    probability: probability(w),
-                }
+                let (left, _, _) = comp.numbers()?;
+                let m = model.comparisons[c].m[0];
+                Some((left, tf.iter().map(|f| (m / f).log2()).collect()))
             })
-            .collect()
+            .collect();
+        let k = self.comparisons.len();
+        let chunks: Vec<(usize, &[Pair])> = pairs.chunks(CHUNK).enumerate().collect();
+        let mut parts = in_parallel(
+            &chunks,
+            |(n, chunk), out: &mut Vec<(usize, Vec<Scored>)>| {
+                let mut s = Vec::with_capacity(chunk.len());
+                let mut levels = vec![0u8; k];
+                for &(i, j) in *chunk {
+                    let (iu, ju) = (i as usize, j as usize);
+                    self.pair_levels(iu, ju, &mut levels);
+                    let mut w = prior;
+                    for (c, &l) in levels.iter().enumerate() {
+                        if l == NULL {
+                            continue;
+                        }
+                        w += match &exact[c] {
+                            Some((left, tfw)) if l == 0 => tfw[left[iu] as usize],
+                            _ => weights[c][usize::from(l)],
+                        };
+                    }
+                    s.push(Scored {
+                        pair: (i, j),
+                        weight: w,
+                        probability: probability(w),
+                    });
+                }
+                out.push((*n, s));
+            },
+        );
+        parts.sort_by_key(|(n, _)| *n);
+        let mut out = Vec::with_capacity(pairs.len());
+        for (_, s) in parts {
+            out.extend(s);
+        }
+        out
     }
 
     /// What makes up a pair's weight: the prior, then each comparison.
@@ -504,4 +674,119 @@ fn initial_m(levels: usize) -> Vec<f64> {
     }
     let total: f64 = m.iter().sum();
     m.iter().map(|v| v / total).collect()
+}
+
+#[cfg(test)]
+mod rows_tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn records(n: usize, seed: u64) -> Records {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut pick = |xs: &[&str]| -> Vec<Option<String>> {
+            (0..n)
+                .map(|_| {
+                    (rng.random_range(0..8) > 0)
+                        .then(|| xs[rng.random_range(0..xs.len())].to_string())
+                })
+                .collect()
+        };
+        let names = pick(&[
+            "DUPONT", "DUPOND", "DUPNOT", "Hélène", "Helene", "Héléne", "MARTIN", "MARTINEZ", "a",
+        ]);
+        let dates = pick(&[
+            "1985-03-07",
+            "1985-07-03",
+            "19850307",
+            "1985-03-08",
+            "1985-13-01",
+            "1990-01-01",
+        ]);
+        let places = pick(&["014628", "014630", "014631", "075056", "01"]);
+        let basins = pick(&["2501", "1101"]);
+        let lat = pick(&["48.85", "45.76"]);
+        let lon = pick(&["2.35", "4.83"]);
+        Records::new((0..n).map(|i| format!("r{i}")).collect())
+            .with_column("name", names)
+            .unwrap()
+            .with_column("date", dates)
+            .unwrap()
+            .with_column("place", places)
+            .unwrap()
+            .with_column("basin", basins)
+            .unwrap()
+            .with_column("lat", lat)
+            .unwrap()
+            .with_column("lon", lon)
+            .unwrap()
+    }
+
+    const SETTINGS: &str = r#"
+link_type = "dedupe_only"
+[[blocking]]
+columns = ["name"]
+[[training.blocking]]
+columns = ["date"]
+[[training.blocking]]
+columns = ["name"]
+[[comparison]]
+name = "name"
+columns = ["name"]
+tf_adjust = true
+levels = [{ kind = "exact" }, { kind = "jaro_winkler", threshold = 0.92 }, { kind = "damerau_levenshtein", max = 1 }, { kind = "jaro_winkler", threshold = 0.7 }, { kind = "damerau_levenshtein", max = 3 }]
+[[comparison]]
+name = "date"
+columns = ["date"]
+levels = [{ kind = "exact" }, { kind = "date_swapped" }, { kind = "damerau_levenshtein", max = 1 }, { kind = "date_within", days = 400 }]
+[[comparison]]
+name = "place"
+columns = ["place"]
+levels = [{ kind = "exact" }, { kind = "same", column = "basin" }, { kind = "prefix", chars = 3 }]
+[[comparison]]
+name = "point"
+columns = ["lat", "lon"]
+levels = [{ kind = "within_km", km = 10.0 }]
+"#;
+
+    /// The levels read from the rows are those of each comparison read from
+    /// the records, and a pair's weight is the sum of its explained terms.
+    #[test]
+    fn rows_give_the_levels_and_weights_of_the_records() {
+        for link in ["dedupe_only", "link_only"] {
+            let s = Settings::from_toml(&SETTINGS.replace("dedupe_only", link)).unwrap();
+            let (left, right) = (records(70, 1), records(50, 2));
+            let right = if link == "dedupe_only" { &left } else { &right };
+            let linker = Linker::new(&s, &left, right).unwrap();
+            let pairs: Vec<Pair> = (0..left.len() as u32)
+                .flat_map(|i| (0..right.len() as u32).map(move |j| (i, j)))
+                .filter(|&(i, j)| link == "link_only" || i < j)
+                .collect();
+            let g = linker.levels(&pairs);
+            let k = linker.comparisons().len();
+            for (p, &(i, j)) in pairs.iter().enumerate() {
+                for (c, comp) in linker.comparisons().iter().enumerate() {
+                    assert_eq!(
+                        g[p * k + c],
+                        comp.level(&left, i as usize, right, j as usize),
+                        "{link} {} pair {i} {j}",
+                        comp.name
+                    );
+                }
+            }
+            let model = linker.train().unwrap();
+            for x in linker.score(&model, &pairs) {
+                let sum: f64 = linker
+                    .explain(&model, x.pair)
+                    .iter()
+                    .map(|t| t.weight)
+                    .sum();
+                assert!(
+                    (sum - x.weight).abs() < 1e-9,
+                    "{link} {:?} {sum} {}",
+                    x.pair,
+                    x.weight
+                );
+            }
+        }
+    }
 }

@@ -44,6 +44,11 @@ pub async fn extraction(
 
 pub async fn extraction_json(st: &AppState, p: &hdh_store::Project) -> Result<Value, AppError> {
     let builds = st.store.builds_of_project(&p.id).await?;
+    // The project is read again after its jobs: a job seen done has its
+    // project row already updated (both are written in one transaction), so
+    // a caller never sees a finished refresh with the refresh still due.
+    let fresh = st.store.project(&p.id).await?;
+    let p = fresh.as_ref().unwrap_or(p);
     let current = builds
         .iter()
         .find(|b| Some(&b.id) == p.build_id.as_ref())

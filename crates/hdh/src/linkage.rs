@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use hdh_linkage::model::Linker;
-use hdh_linkage::{LinkType, Records, Settings};
+use hdh_linkage::{LinkType, Records, Settings, Values};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -150,11 +150,14 @@ fn filter_hex(f: &hdh_linkage::pprl::Filter) -> String {
 }
 
 /// Reads a CSV file into records (every column; empty cells are missing).
+///
+/// A file without any quote has one record per line: it is then cut at
+/// line ends into one part per core, read side by side.
 pub fn read_csv(path: &Path, id: &str) -> Result<Records> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_path(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .from_reader(bytes.as_slice());
     let headers: Vec<String> = rdr
         .headers()
         .with_context(|| format!("{}: no header line", path.display()))?
@@ -168,23 +171,112 @@ pub fn read_csv(path: &Path, id: &str) -> Result<Records> {
             headers.join(", ")
         );
     };
-    let mut ids = Vec::new();
-    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); headers.len()];
-    for (n, row) in rdr.records().enumerate() {
-        let row = row.with_context(|| format!("{}: line {}", path.display(), n + 2))?;
-        for (c, v) in row.iter().enumerate() {
-            let v = v.trim();
-            columns[c].push((!v.is_empty()).then(|| v.to_string()));
+    let body_start = usize::try_from(rdr.position().byte())?;
+    let body = &bytes[body_start.min(bytes.len())..];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = if threads > 1 && body.len() > 1 << 20 && !body.contains(&b'"') {
+        split_at_lines(body, threads)
+    } else {
+        vec![body]
+    };
+    // The line of each part's first record (the header is line 1).
+    let mut first_lines = Vec::with_capacity(parts.len());
+    let mut line = 2;
+    for part in &parts {
+        first_lines.push(line);
+        line += part.iter().filter(|&&b| b == b'\n').count();
+    }
+    let read = |part: &[u8], first_line: usize| -> Result<(Vec<String>, Vec<Values>)> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(part);
+        let mut ids = Vec::new();
+        let mut columns: Vec<Values> = vec![Values::default(); headers.len()];
+        let mut row = csv::StringRecord::new();
+        loop {
+            let more = match rdr.read_record(&mut row) {
+                Ok(more) => more,
+                Err(e) => {
+                    let at = rdr.position().line() as usize;
+                    bail!(
+                        "{}: line {}: {e}",
+                        path.display(),
+                        first_line + at.saturating_sub(1)
+                    )
+                }
+            };
+            if !more {
+                break;
+            }
+            if row.len() != headers.len() {
+                let at = row.position().map_or(0, |p| p.line() as usize);
+                bail!(
+                    "{}: line {}: {} fields, the header has {}",
+                    path.display(),
+                    first_line + at.saturating_sub(1),
+                    row.len(),
+                    headers.len()
+                );
+            }
+            for (c, v) in row.iter().enumerate() {
+                columns[c].push(Some(v.trim()));
+            }
+            ids.push(row.get(id_col).unwrap_or_default().to_string());
         }
-        ids.push(row.get(id_col).unwrap_or_default().to_string());
+        Ok((ids, columns))
+    };
+    let results: Vec<Result<(Vec<String>, Vec<Values>)>> = if parts.len() == 1 {
+        vec![read(parts[0], first_lines[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .zip(&first_lines)
+                .map(|(part, &first)| s.spawn(move || read(part, first)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a reading thread failed")))
+                })
+                .collect()
+        })
+    };
+    let mut ids = Vec::new();
+    let mut columns: Vec<Values> = vec![Values::default(); headers.len()];
+    for result in results {
+        let (part_ids, part_columns) = result?;
+        ids.extend(part_ids);
+        for (c, v) in columns.iter_mut().zip(part_columns) {
+            c.append(v);
+        }
     }
     let mut r = Records::new(ids);
     for (h, values) in headers.iter().zip(columns) {
         r = r
-            .with_column(h, values)
+            .with_values(h, values)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     Ok(r)
+}
+
+/// `body` cut into about `n` parts, each ending at a line end.
+fn split_at_lines(body: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let mut start = 0;
+    for k in 1..n {
+        let target = (body.len() * k / n).max(start);
+        let Some(nl) = body[target..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let end = target + nl + 1;
+        parts.push(&body[start..end]);
+        start = end;
+    }
+    parts.push(&body[start..]);
+    parts
 }
 
 /// Adds `c_basin` and `c_sector` for each commune column `c` of the
@@ -211,11 +303,95 @@ pub fn with_communes(records: Records, columns: &[String], path: &Path) -> Resul
     Ok(records)
 }
 
+/// Writes the links as CSV (left_id, right_id, weight, probability,
+/// cluster), each core formatting a share of the lines.
+fn write_links(
+    path: &Path,
+    links: &[&hdh_linkage::model::Scored],
+    left: &Records,
+    right: &Records,
+    cluster: &[usize],
+) -> Result<()> {
+    let format = |part: &[&hdh_linkage::model::Scored]| -> Result<Vec<u8>> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(part.len() * 48));
+        // One buffer for the numbers of every line (a million links would
+        // otherwise be three million small strings).
+        let (mut weight, mut probability, mut cluster_no) =
+            (String::new(), String::new(), String::new());
+        for x in part {
+            use std::fmt::Write as _;
+            let (i, j) = (x.pair.0 as usize, x.pair.1 as usize);
+            weight.clear();
+            probability.clear();
+            cluster_no.clear();
+            fixed(&mut weight, x.weight, 4)?;
+            fixed(&mut probability, x.probability, 6)?;
+            write!(cluster_no, "{}", cluster[i])?;
+            w.write_record([
+                left.ids[i].as_str(),
+                right.ids[j].as_str(),
+                &weight,
+                &probability,
+                &cluster_no,
+            ])?;
+        }
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let size = links.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = links
+            .chunks(size)
+            .map(|part| s.spawn(move || format(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a writing thread failed")))
+            })
+            .collect()
+    });
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    use std::io::Write as _;
+    f.write_all(b"left_id,right_id,weight,probability,cluster\n")?;
+    for part in parts {
+        f.write_all(&part?)?;
+    }
+    f.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn spinner(msg: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new_spinner();
     pb.set_message(msg.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
+}
+
+/// `x` with `decimals` digits after the point (as `{:.N}` prints it, but
+/// from integers: the standard formatter's exact mode falls back to big
+/// numbers on many weights, a tenth of a million-link file's writing).
+fn fixed(out: &mut String, x: f64, decimals: u32) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    let scale = 10u64.pow(decimals);
+    let scaled = (x.abs() * scale as f64).round();
+    if !x.is_finite() || scaled >= 1e18 {
+        return write!(out, "{:.*}", decimals as usize, x);
+    }
+    let scaled = scaled as u64;
+    let sign = if x < 0.0 && scaled != 0 { "-" } else { "" };
+    write!(
+        out,
+        "{sign}{}.{:0width$}",
+        scaled / scale,
+        scaled % scale,
+        width = decimals as usize
+    )
 }
 
 pub fn run(command: LinkageCommand) -> Result<()> {
@@ -397,15 +573,22 @@ pub fn run(command: LinkageCommand) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", settings.display()))?;
             let started = std::time::Instant::now();
             let l = with_communes(read_csv(&left, &id)?, &s.communes, &left)?;
+            // A deduplication compares the records with themselves: the same
+            // records, not a copy (the linker then builds each column's
+            // dictionary once).
+            let right_records;
             let r = match (&right, s.link_type) {
-                (Some(p), LinkType::LinkOnly) => with_communes(read_csv(p, &id)?, &s.communes, p)?,
-                (None, LinkType::DedupeOnly) => l.clone(),
+                (Some(p), LinkType::LinkOnly) => {
+                    right_records = with_communes(read_csv(p, &id)?, &s.communes, p)?;
+                    &right_records
+                }
+                (None, LinkType::DedupeOnly) => &l,
                 (None, LinkType::LinkOnly) => bail!("link_only: say --right"),
                 (Some(_), LinkType::DedupeOnly) => {
                     bail!("dedupe_only: one file (--left), no --right")
                 }
             };
-            let linker = Linker::new(&s, &l, &r)?;
+            let linker = Linker::new(&s, &l, r)?;
             let pb = spinner("training: u from random pairs, m by EM");
             let trained = linker.train()?;
             pb.set_message("blocking and scoring");
@@ -419,23 +602,7 @@ pub fn run(command: LinkageCommand) -> Result<()> {
             let cluster =
                 hdh_linkage::cluster::clusters(l.len(), r.len(), &pairs_linked, s.link_type);
             pb.finish_and_clear();
-            let w = std::io::BufWriter::new(
-                std::fs::File::create(&out)
-                    .with_context(|| format!("cannot write {}", out.display()))?,
-            );
-            let mut csvw = csv::Writer::from_writer(w);
-            csvw.write_record(["left_id", "right_id", "weight", "probability", "cluster"])?;
-            for x in &links {
-                let (i, j) = (x.pair.0 as usize, x.pair.1 as usize);
-                csvw.write_record([
-                    l.ids[i].as_str(),
-                    r.ids[j].as_str(),
-                    &format!("{:.4}", x.weight),
-                    &format!("{:.6}", x.probability),
-                    &cluster[i].to_string(),
-                ])?;
-            }
-            csvw.flush()?;
+            write_links(&out, &links, &l, r, &cluster)?;
             if let Some(p) = &model {
                 std::fs::write(p, serde_json::to_string_pretty(&trained)?)
                     .with_context(|| format!("cannot write {}", p.display()))?;
@@ -460,5 +627,75 @@ pub fn run(command: LinkageCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A file without quotes is read in parts (one per core), a file with
+    /// quotes by one reader: the same records either way, and a faulty
+    /// line named by its number in the file.
+    #[test]
+    fn csv_read_in_parts_is_read_whole_and_faults_are_numbered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plain = String::from("id,name,dob\n");
+        for k in 0..40_000 {
+            plain.push_str(&format!(
+                "r{k},NAME {},{}\n",
+                k % 977,
+                if k % 5 == 0 { "" } else { "1980-01-02" }
+            ));
+        }
+        assert!(plain.len() > 1 << 20);
+        let quoted = plain.replacen("NAME 0,", "\"NAME 0\",", 1);
+        let (p, q) = (dir.path().join("p.csv"), dir.path().join("q.csv"));
+        std::fs::write(&p, &plain).unwrap();
+        std::fs::write(&q, &quoted).unwrap();
+        let (a, b) = (
+            super::read_csv(&p, "id").unwrap(),
+            super::read_csv(&q, "id").unwrap(),
+        );
+        assert_eq!(a.len(), 40_000);
+        assert_eq!(a.ids, b.ids);
+        for c in ["id", "name", "dob"] {
+            let (ca, cb) = (a.column(c).unwrap(), b.column(c).unwrap());
+            for r in [0, 1, 5, 19_999, 20_000, 20_001, 39_999] {
+                assert_eq!(a.get(ca, r), b.get(cb, r), "{c} {r}");
+            }
+        }
+        assert_eq!(a.get(a.column("name").unwrap(), 39_999), Some("NAME 919"));
+        assert_eq!(a.get(a.column("dob").unwrap(), 5), None);
+        // Line 30 001 (record 29 999) loses a field, in both layouts.
+        for (text, name) in [(&plain, "bad_p.csv"), (&quoted, "bad_q.csv")] {
+            let bad = text.replacen("r29999,NAME 689,1980-01-02", "r29999,NAME 689", 1);
+            assert_ne!(&bad, text);
+            let path = dir.path().join(name);
+            std::fs::write(&path, bad).unwrap();
+            let e = super::read_csv(&path, "id").unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("line 30001"), "{e}");
+        }
+    }
+
+    #[test]
+    fn fixed_prints_as_the_standard_formatter() {
+        for &x in &[
+            0.0,
+            1.0,
+            58.66444,
+            -3.25,
+            -0.00001,
+            0.9999996,
+            1e-7,
+            123456.5,
+            f64::NAN,
+        ] {
+            let mut s = String::new();
+            super::fixed(&mut s, x, 4).unwrap();
+            let expected = format!("{x:.4}").replace("-0.0000", "0.0000");
+            assert_eq!(s, expected, "{x}");
+        }
+        let mut s = String::new();
+        super::fixed(&mut s, 0.9999996, 6).unwrap();
+        assert_eq!(s, "1.000000");
     }
 }
