@@ -201,8 +201,13 @@ impl Records {
             let c = self.column(name)?;
             let mut basins = Values::with_capacity(self.len());
             let mut sectors = Values::with_capacity(self.len());
+            // Each distinct code looked up once.
+            let mut seen: compare::FastMap<&str, Option<(&'p str, &'p str)>> =
+                compare::FastMap::default();
             for r in 0..self.len() {
-                let found = self.get(c, r).map(|code| place(code.trim()));
+                let found = self
+                    .get(c, r)
+                    .map(|code| *seen.entry(code).or_insert_with(|| place(code.trim())));
                 if let Some(None) = found {
                     unknown += 1;
                 }

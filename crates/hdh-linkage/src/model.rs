@@ -17,7 +17,7 @@ use crate::blocking::{Pair, RuleCache, candidate_pairs_with, count_pairs_with, i
 use crate::compare::{Columns, Compiled, FastMap, NULL};
 use crate::settings::{LinkType, Rule, Settings};
 use crate::{LinkageError, Records};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 /// The estimated parameters of one comparison.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -342,7 +342,8 @@ impl<'a> Linker<'a> {
         g
     }
 
-    /// `u` of each comparison level, from `training.u_pairs` random pairs.
+    /// `u` of each comparison level, from about `training.u_pairs` pairs:
+    /// every pair among a random sample of records.
     pub fn estimate_u(&self) -> Result<Vec<Vec<f64>>, LinkageError> {
         let (n, m) = (self.left.len(), self.right.len());
         if n < 2 || m < 1 {
@@ -351,15 +352,44 @@ impl<'a> Linker<'a> {
             ));
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.settings.training.seed);
-        let wanted = (self.settings.training.u_pairs as f64).min(self.total_pairs()) as usize;
-        let mut pairs = Vec::with_capacity(wanted);
-        while pairs.len() < wanted {
-            let i = rng.random_range(0..n) as u32;
-            let j = rng.random_range(0..m) as u32;
-            match self.settings.link_type {
-                LinkType::LinkOnly => pairs.push((i, j)),
-                LinkType::DedupeOnly if i != j => pairs.push((i.min(j), i.max(j))),
-                LinkType::DedupeOnly => {}
+        let wanted = (self.settings.training.u_pairs as f64)
+            .min(self.total_pairs())
+            .max(1.0);
+        // A random sample of records and every pair among them (every pair
+        // of a left sample and a right one in a linkage), as Splink draws
+        // them: the sample's rows stay in the caches, where as many pairs
+        // of records drawn anywhere would each be read from memory.
+        let sample = |rng: &mut rand_chacha::ChaCha8Rng, of: usize, k: usize| -> Vec<u32> {
+            let mut v: Vec<u32> = rand::seq::index::sample(rng, of, k.clamp(1, of))
+                .into_iter()
+                .map(|i| i as u32)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut pairs = Vec::new();
+        match self.settings.link_type {
+            LinkType::DedupeOnly => {
+                // k records make k (k − 1) / 2 pairs.
+                let k = ((1.0 + (1.0 + 8.0 * wanted).sqrt()) / 2.0).ceil() as usize;
+                let s = sample(&mut rng, n, k);
+                pairs.reserve(s.len() * s.len() / 2);
+                for (a, &i) in s.iter().enumerate() {
+                    pairs.extend(s[a + 1..].iter().map(|&j| (i, j)));
+                }
+            }
+            LinkType::LinkOnly => {
+                // a × b pairs, the samples in the sources' proportions.
+                let a = (wanted * n as f64 / m as f64)
+                    .sqrt()
+                    .ceil()
+                    .clamp(1.0, n as f64);
+                let b = (wanted / a).ceil() as usize;
+                let (l, r) = (sample(&mut rng, n, a as usize), sample(&mut rng, m, b));
+                pairs.reserve(l.len() * r.len());
+                for &i in &l {
+                    pairs.extend(r.iter().map(|&j| (i, j)));
+                }
             }
         }
         let g = self.levels(&pairs);

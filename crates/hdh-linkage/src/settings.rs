@@ -17,7 +17,7 @@
 //! columns = ["given_name", "surname", "birth_date"]
 //!
 //! [training]
-//! u_pairs = 1000000                # random pairs for the u probabilities
+//! u_pairs = 1000000                # pairs for the u probabilities (all pairs of a random sample of records)
 //! seed = 42
 //! [[training.blocking]]            # EM sessions, one per rule
 //! columns = ["birth_date"]
