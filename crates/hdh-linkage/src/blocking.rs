@@ -292,21 +292,129 @@ pub fn candidate_pairs(
         .flat_map(|r| r.columns.iter().map(String::as_str))
         .collect();
     let columns = Columns::build(left, (link == LinkType::LinkOnly).then_some(right), &names);
-    candidate_pairs_with(&columns, &RuleCache::default(), left, right, rules, link)
+    Blocker {
+        columns: &columns,
+        cache: &RuleCache::default(),
+        left,
+        right,
+        link,
+    }
+    .pairs(rules)
 }
 
-/// [`candidate_pairs`] with the dictionaries already built.
-pub(crate) fn candidate_pairs_with(
-    columns: &Columns,
-    cache: &RuleCache,
-    left: &Records,
-    right: &Records,
-    rules: &[Rule],
-    link: LinkType,
-) -> Result<Vec<Pair>, RecordsError> {
-    let mut pairs = generate(columns, cache, left, right, rules, link, true)?;
-    sort_pairs(&mut pairs);
-    Ok(pairs)
+/// What blocking reads: the columns' dictionaries, the rules' keys made so
+/// far, the sources (`right` is `left` in a deduplication).
+pub(crate) struct Blocker<'a> {
+    pub columns: &'a Columns,
+    pub cache: &'a RuleCache,
+    pub left: &'a Records,
+    pub right: &'a Records,
+    pub link: LinkType,
+}
+
+impl Blocker<'_> {
+    /// The candidate pairs of the rules, each once, in order.
+    pub(crate) fn pairs(&self, rules: &[Rule]) -> Result<Vec<Pair>, RecordsError> {
+        let (blocked, units) = self.units(rules)?;
+        let mut pairs = in_parallel(&units, |unit, out: &mut Vec<Pair>| {
+            walk(&blocked, unit, |i, j| out.push((i, j)));
+        });
+        sort_pairs(&mut pairs);
+        Ok(pairs)
+    }
+
+    /// How many candidate pairs the rules make (none is kept).
+    pub(crate) fn count(&self, rules: &[Rule]) -> Result<usize, RecordsError> {
+        let (blocked, units) = self.units(rules)?;
+        let counts = in_parallel(&units, |unit, out: &mut Vec<usize>| {
+            let mut n = 0;
+            walk(&blocked, unit, |_, _| n += 1);
+            out.push(n);
+        });
+        Ok(counts.iter().sum())
+    }
+
+    /// The rules' keys and groups, and the work cut in units.
+    fn units(&self, rules: &[Rule]) -> Result<(Vec<Arc<Blocked>>, Vec<Unit>), RecordsError> {
+        let blocked: Vec<Arc<Blocked>> = {
+            let jobs: Vec<usize> = (0..rules.len()).collect();
+            let mut b = in_parallel(&jobs, |&k, out| {
+                out.push((
+                    k,
+                    self.cache
+                        .get(&rules[k], self.columns, self.left, self.right, self.link),
+                ));
+            });
+            b.sort_by_key(|x| x.0);
+            b.into_iter().map(|(_, b)| b).collect::<Result<_, _>>()?
+        };
+        // Units of about UNIT_PAIRS pairs each; a bigger block alone, split in
+        // parts (at least its rule's salt).
+        let mut units = Vec::new();
+        for (k, rule) in rules.iter().enumerate() {
+            let (gl, gr) = (&blocked[k].left, blocked[k].right.as_ref());
+            let pairs_of = |key: usize| -> u64 {
+                let n = gl.get(key).len() as u64;
+                match gr {
+                    None => n * n.saturating_sub(1) / 2,
+                    Some(gr) => n * gr.get(key).len() as u64,
+                }
+            };
+            let count = blocked[k].keys.count();
+            let mut from = 0;
+            let mut acc = 0u64;
+            for key in 0..count {
+                let p = pairs_of(key);
+                // Salting splits the rule's big blocks (a small one is not
+                // worth a unit of its own).
+                if p >= UNIT_PAIRS || (rule.salt > 1 && p >= 1024) {
+                    if from < key {
+                        units.push(Unit {
+                            rule: k,
+                            keys: from..key,
+                            part: 0,
+                            parts: 1,
+                        });
+                    }
+                    let members = gl.get(key).len();
+                    let parts = (rule.salt.max(1) as usize)
+                        .max((p / UNIT_PAIRS) as usize)
+                        .min(members.max(1));
+                    for part in 0..parts {
+                        units.push(Unit {
+                            rule: k,
+                            keys: key..key + 1,
+                            part,
+                            parts,
+                        });
+                    }
+                    from = key + 1;
+                    acc = 0;
+                    continue;
+                }
+                acc += p;
+                if acc >= UNIT_PAIRS {
+                    units.push(Unit {
+                        rule: k,
+                        keys: from..key + 1,
+                        part: 0,
+                        parts: 1,
+                    });
+                    from = key + 1;
+                    acc = 0;
+                }
+            }
+            if from < count {
+                units.push(Unit {
+                    rule: k,
+                    keys: from..count,
+                    part: 0,
+                    parts: 1,
+                });
+            }
+        }
+        Ok((blocked, units))
+    }
 }
 
 /// Sorts pairs, two halves at once on two cores or more, then merged.
@@ -342,173 +450,60 @@ pub(crate) fn sort_pairs(pairs: &mut Vec<Pair>) {
     *pairs = merged;
 }
 
-/// How many candidate pairs the rules make (none is kept).
-pub(crate) fn count_pairs_with(
-    columns: &Columns,
-    cache: &RuleCache,
-    left: &Records,
-    right: &Records,
-    rules: &[Rule],
-    link: LinkType,
-) -> Result<usize, RecordsError> {
-    let counts = generate(columns, cache, left, right, rules, link, false)?;
-    Ok(counts
-        .iter()
-        .map(|&(hi, lo)| ((u64::from(hi) << 32) | u64::from(lo)) as usize)
-        .sum())
-}
-
-/// The pairs (`keep`), or one `(count, 0)` per unit of work.
-fn generate(
-    columns: &Columns,
-    cache: &RuleCache,
-    left: &Records,
-    right: &Records,
-    rules: &[Rule],
-    link: LinkType,
-    keep: bool,
-) -> Result<Vec<Pair>, RecordsError> {
-    let blocked: Vec<Arc<Blocked>> = {
-        let jobs: Vec<usize> = (0..rules.len()).collect();
-        let mut b = in_parallel(&jobs, |&k, out| {
-            out.push((k, cache.get(&rules[k], columns, left, right, link)));
-        });
-        b.sort_by_key(|x| x.0);
-        b.into_iter().map(|(_, b)| b).collect::<Result<_, _>>()?
-    };
-    let keys: Vec<&Keys> = blocked.iter().map(|b| &b.keys).collect();
-    let groups: Vec<(&Groups, Option<&Groups>)> = blocked
-        .iter()
-        .map(|b| (&b.left, b.right.as_ref()))
-        .collect();
-    // Units of about UNIT_PAIRS pairs each; a bigger block alone, split in
-    // parts (at least its rule's salt).
-    let mut units = Vec::new();
-    for (k, rule) in rules.iter().enumerate() {
-        let (gl, gr) = &groups[k];
-        let pairs_of = |key: usize| -> u64 {
-            let n = gl.get(key).len() as u64;
-            match gr {
-                None => n * n.saturating_sub(1) / 2,
-                Some(gr) => n * gr.get(key).len() as u64,
-            }
-        };
-        let count = keys[k].count();
-        let mut from = 0;
-        let mut acc = 0u64;
-        for key in 0..count {
-            let p = pairs_of(key);
-            // Salting splits the rule's big blocks (a small one is not
-            // worth a unit of its own).
-            if p >= UNIT_PAIRS || (rule.salt > 1 && p >= 1024) {
-                if from < key {
-                    units.push(Unit {
-                        rule: k,
-                        keys: from..key,
-                        part: 0,
-                        parts: 1,
-                    });
-                }
-                let members = gl.get(key).len();
-                let parts = (rule.salt.max(1) as usize)
-                    .max((p / UNIT_PAIRS) as usize)
-                    .min(members.max(1));
-                for part in 0..parts {
-                    units.push(Unit {
-                        rule: k,
-                        keys: key..key + 1,
-                        part,
-                        parts,
-                    });
-                }
-                from = key + 1;
-                acc = 0;
-                continue;
-            }
-            acc += p;
-            if acc >= UNIT_PAIRS {
-                units.push(Unit {
-                    rule: k,
-                    keys: from..key + 1,
-                    part: 0,
-                    parts: 1,
-                });
-                from = key + 1;
-                acc = 0;
-            }
+/// Each pair of a unit that no earlier rule covers, to `emit`.
+#[inline]
+fn walk(blocked: &[Arc<Blocked>], unit: &Unit, mut emit: impl FnMut(u32, u32)) {
+    let r = unit.rule;
+    let keys: Vec<&Keys> = blocked[..r].iter().map(|b| &b.keys).collect();
+    let (gl, gr) = (&blocked[r].left, blocked[r].right.as_ref());
+    // The earlier rules' keys of a block's members: a pair an earlier
+    // rule covers is that rule's.
+    let mut el: Vec<u32> = Vec::new();
+    let mut er: Vec<u32> = Vec::new();
+    let covered = |a: &[u32], b: &[u32]| a.iter().zip(b).any(|(x, y)| *x != NO_VALUE && x == y);
+    for key in unit.keys.clone() {
+        let lm = gl.get(key);
+        el.clear();
+        for &i in lm {
+            el.extend(keys.iter().map(|k| k.left()[i as usize]));
         }
-        if from < count {
-            units.push(Unit {
-                rule: k,
-                keys: from..count,
-                part: 0,
-                parts: 1,
-            });
-        }
-    }
-    let run = |unit: &Unit, out: &mut Vec<Pair>| {
-        let r = unit.rule;
-        let (gl, gr) = &groups[r];
-        // The earlier rules' keys of a block's members: a pair an earlier
-        // rule covers is that rule's.
-        let mut el: Vec<u32> = Vec::new();
-        let mut er: Vec<u32> = Vec::new();
-        let mut made = 0u64;
-        let covered = |a: &[u32], b: &[u32]| a.iter().zip(b).any(|(x, y)| *x != NO_VALUE && x == y);
-        for key in unit.keys.clone() {
-            let lm = gl.get(key);
-            el.clear();
-            for &i in lm {
-                el.extend(keys[..r].iter().map(|k| k.left()[i as usize]));
-            }
-            match gr {
-                None => {
-                    for (n, &i) in lm.iter().enumerate() {
-                        if n % unit.parts != unit.part {
-                            continue;
-                        }
-                        let ki = &el[n * r..n * r + r];
-                        for (m, &j) in lm.iter().enumerate().skip(n + 1) {
-                            if !covered(ki, &el[m * r..m * r + r]) {
-                                made += 1;
-                                if keep {
-                                    out.push((i, j));
-                                }
-                            }
-                        }
-                    }
-                }
-                Some(gr) => {
-                    let rm = gr.get(key);
-                    if rm.is_empty() {
+        match gr {
+            None => {
+                for (n, &i) in lm.iter().enumerate() {
+                    if n % unit.parts != unit.part {
                         continue;
                     }
-                    er.clear();
-                    for &j in rm {
-                        er.extend(keys[..r].iter().map(|k| k.right()[j as usize]));
-                    }
-                    for (n, &i) in lm.iter().enumerate() {
-                        if n % unit.parts != unit.part {
-                            continue;
+                    let ki = &el[n * r..n * r + r];
+                    for (m, &j) in lm.iter().enumerate().skip(n + 1) {
+                        if !covered(ki, &el[m * r..m * r + r]) {
+                            emit(i, j);
                         }
-                        let ki = &el[n * r..n * r + r];
-                        for (m, &j) in rm.iter().enumerate() {
-                            if !covered(ki, &er[m * r..m * r + r]) {
-                                made += 1;
-                                if keep {
-                                    out.push((i, j));
-                                }
-                            }
+                    }
+                }
+            }
+            Some(gr) => {
+                let rm = gr.get(key);
+                if rm.is_empty() {
+                    continue;
+                }
+                er.clear();
+                for &j in rm {
+                    er.extend(keys.iter().map(|k| k.right()[j as usize]));
+                }
+                for (n, &i) in lm.iter().enumerate() {
+                    if n % unit.parts != unit.part {
+                        continue;
+                    }
+                    let ki = &el[n * r..n * r + r];
+                    for (m, &j) in rm.iter().enumerate() {
+                        if !covered(ki, &er[m * r..m * r + r]) {
+                            emit(i, j);
                         }
                     }
                 }
             }
         }
-        if !keep {
-            out.push(((made >> 32) as u32, made as u32));
-        }
-    };
-    Ok(in_parallel(&units, run))
+    }
 }
 
 /// Runs `f` over the units on every core; the results, concatenated.

@@ -13,7 +13,7 @@
 //! always agree there) and averaging a comparison's `m` over the sessions
 //! that estimated it.
 
-use crate::blocking::{Pair, RuleCache, candidate_pairs_with, count_pairs_with, in_parallel};
+use crate::blocking::{Blocker, Pair, RuleCache, in_parallel};
 use crate::compare::{Columns, Compiled, FastMap, NULL};
 use crate::settings::{LinkType, Rule, Settings};
 use crate::{LinkageError, Records};
@@ -294,14 +294,17 @@ impl<'a> Linker<'a> {
 
     /// The candidate pairs of some rules.
     pub fn pairs(&self, rules: &[Rule]) -> Result<Vec<Pair>, LinkageError> {
-        Ok(candidate_pairs_with(
-            &self.columns,
-            &self.rules,
-            self.left,
-            self.right,
-            rules,
-            self.settings.link_type,
-        )?)
+        Ok(self.blocker().pairs(rules)?)
+    }
+
+    fn blocker(&self) -> Blocker<'_> {
+        Blocker {
+            columns: &self.columns,
+            cache: &self.rules,
+            left: self.left,
+            right: self.right,
+            link: self.settings.link_type,
+        }
     }
 
     /// The candidate pairs of the settings' blocking rules.
@@ -424,14 +427,7 @@ impl<'a> Linker<'a> {
         if self.settings.deterministic.is_empty() {
             return Ok(None);
         }
-        let found = count_pairs_with(
-            &self.columns,
-            &self.rules,
-            self.left,
-            self.right,
-            &self.settings.deterministic,
-            self.settings.link_type,
-        )? as f64;
+        let found = self.blocker().count(&self.settings.deterministic)? as f64;
         let lambda = (found / self.settings.recall) / self.total_pairs();
         Ok(Some(lambda.clamp(1e-12, 1.0 - 1e-9)))
     }

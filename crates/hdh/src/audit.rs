@@ -216,30 +216,6 @@ async fn store_and_key(
     Ok((db, key))
 }
 
-/// Writes `text` to `path` durably and atomically (a temporary file in the
-/// same directory, synced, renamed over).
-fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("audit")
-    ));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 async fn witness(source: &str, public_key: &str, keep: &std::path::Path) -> Result<()> {
     let key = hdh_audit::public_key(public_key).map_err(|e| anyhow::anyhow!(e))?;
     let body = if source.starts_with("http://") || source.starts_with("https://") {
@@ -281,7 +257,7 @@ async fn witness(source: &str, public_key: &str, keep: &std::path::Path) -> Resu
         Ok(new) => {
             let mut all = held.clone();
             all.extend(new.iter().cloned());
-            write_atomic(keep, &hdh_audit::write_checkpoints(&all))?;
+            crate::write_atomic(keep, hdh_audit::write_checkpoints(&all).as_bytes())?;
             println!(
                 "{} new checkpoints kept ({} held), last at entry {}",
                 new.len(),
@@ -349,7 +325,7 @@ async fn archive(
     if path.exists() {
         bail!("{} exists: archive elsewhere", path.display());
     }
-    write_atomic(&path, &text)?;
+    crate::write_atomic(&path, text.as_bytes())?;
     // Read back what the disk holds and verify it before deleting anything.
     let back = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read back {}", path.display()))?;

@@ -226,24 +226,8 @@ pub fn read_csv(path: &Path, id: &str) -> Result<Records> {
         }
         Ok((ids, columns))
     };
-    let results: Vec<Result<(Vec<String>, Vec<Values>)>> = if parts.len() == 1 {
-        vec![read(parts[0], first_lines[0])]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .iter()
-                .zip(&first_lines)
-                .map(|(part, &first)| s.spawn(move || read(part, first)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a reading thread failed")))
-                })
-                .collect()
-        })
-    };
+    let parts: Vec<(&[u8], usize)> = parts.into_iter().zip(first_lines).collect();
+    let results = side_by_side(&parts, |&(part, first)| read(part, first));
     let mut ids = Vec::new();
     let mut columns: Vec<Values> = vec![Values::default(); headers.len()];
     for result in results {
@@ -341,29 +325,34 @@ fn write_links(
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let size = links.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = links
-            .chunks(size)
-            .map(|part| s.spawn(move || format(part)))
-            .collect();
+    let parts: Vec<&[&hdh_linkage::model::Scored]> = links.chunks(size).collect();
+    let mut text = b"left_id,right_id,weight,probability,cluster\n".to_vec();
+    for part in side_by_side(&parts, |part| format(part)) {
+        text.extend(part?);
+    }
+    crate::write_atomic(path, &text)
+}
+
+/// `f` on each part, each part on a thread of its own; the results in the
+/// parts' order.
+fn side_by_side<P: Sync, T: Send>(
+    parts: &[P],
+    f: impl Fn(&P) -> Result<T> + Sync,
+) -> Vec<Result<T>> {
+    if parts.len() == 1 {
+        return vec![f(&parts[0])];
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || f(p))).collect();
         handles
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a writing thread failed")))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a thread failed")))
             })
             .collect()
-    });
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-    );
-    use std::io::Write as _;
-    f.write_all(b"left_id,right_id,weight,probability,cluster\n")?;
-    for part in parts {
-        f.write_all(&part?)?;
-    }
-    f.flush()
-        .with_context(|| format!("cannot write {}", path.display()))
+    })
 }
 
 fn spinner(msg: &str) -> indicatif::ProgressBar {
@@ -604,8 +593,7 @@ pub fn run(command: LinkageCommand) -> Result<()> {
             pb.finish_and_clear();
             write_links(&out, &links, &l, r, &cluster)?;
             if let Some(p) = &model {
-                std::fs::write(p, serde_json::to_string_pretty(&trained)?)
-                    .with_context(|| format!("cannot write {}", p.display()))?;
+                crate::write_atomic(p, serde_json::to_string_pretty(&trained)?.as_bytes())?;
             }
             println!(
                 "λ = {:.3e}; {} candidate pairs, {} links at p ≥ {}, {} clusters; {:.2} s",
