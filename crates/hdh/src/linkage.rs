@@ -198,9 +198,17 @@ pub fn read_csv(path: &Path, id: &str) -> Result<Records> {
             let more = match rdr.read_record(&mut row) {
                 Ok(more) => more,
                 Err(e) => {
-                    let at = rdr.position().line() as usize;
+                    // The reader's lines count from the part's first one.
+                    let at = e.position().map_or(rdr.position().line(), |p| p.line()) as usize;
+                    let what = match e.kind() {
+                        csv::ErrorKind::Utf8 { err, .. } => format!(
+                            "column {:?} is not valid UTF-8",
+                            headers.get(err.field()).map_or("?", String::as_str)
+                        ),
+                        _ => e.to_string(),
+                    };
                     bail!(
-                        "{}: line {}: {e}",
+                        "{}: line {}: {what}",
                         path.display(),
                         first_line + at.saturating_sub(1)
                     )
@@ -662,6 +670,17 @@ mod tests {
             let e = super::read_csv(&path, "id").unwrap_err().to_string();
             assert!(e.contains(name) && e.contains("line 30001"), "{e}");
         }
+        // A value that is not UTF-8 on line 1 001: named by line and column.
+        let mut bytes =
+            plain.as_bytes()[..plain.match_indices('\n').nth(999).unwrap().0 + 1].to_vec();
+        bytes.extend(b"x1,NAME \xff,1980-01-02\n");
+        let path = dir.path().join("utf8.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let e = super::read_csv(&path, "id").unwrap_err().to_string();
+        assert!(
+            e.contains("line 1001: column \"name\" is not valid UTF-8"),
+            "{e}"
+        );
     }
 
     #[test]
