@@ -315,23 +315,56 @@ pub(crate) struct Blocker<'a> {
 impl Blocker<'_> {
     /// The candidate pairs of the rules, each once, in order.
     pub(crate) fn pairs(&self, rules: &[Rule]) -> Result<Vec<Pair>, RecordsError> {
-        let (blocked, units) = self.units(rules)?;
-        let mut pairs = in_parallel(&units, |unit, out: &mut Vec<Pair>| {
-            walk(&blocked, unit, |i, j| out.push((i, j)));
-        });
+        let parts = self.fold(rules, Vec::new, |out: &mut Vec<Pair>, i, j| {
+            out.push((i, j))
+        })?;
+        let mut pairs = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for p in parts {
+            pairs.extend(p);
+        }
         sort_pairs(&mut pairs);
         Ok(pairs)
     }
 
     /// How many candidate pairs the rules make (none is kept).
     pub(crate) fn count(&self, rules: &[Rule]) -> Result<usize, RecordsError> {
-        let (blocked, units) = self.units(rules)?;
-        let counts = in_parallel(&units, |unit, out: &mut Vec<usize>| {
-            let mut n = 0;
-            walk(&blocked, unit, |_, _| n += 1);
-            out.push(n);
-        });
+        let counts = self.fold(rules, || 0usize, |n, _, _| *n += 1)?;
         Ok(counts.iter().sum())
+    }
+
+    /// Each candidate pair of the rules, once, into a state of the thread
+    /// that meets it (made by `start`, one per thread that works): the
+    /// states, in no particular order. Pairs come block by block, so that
+    /// a block's records are read from the caches while its pairs are.
+    pub(crate) fn fold<S: Send>(
+        &self,
+        rules: &[Rule],
+        start: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, u32, u32) + Sync,
+    ) -> Result<Vec<S>, RecordsError> {
+        self.fold_ahead(rules, start, each, |_, _| {})
+    }
+
+    /// [`Blocker::fold`], with `ahead(left_side, record)` told of each
+    /// member of a block a few blocks before its pairs come: what `each`
+    /// will read of the record can be fetched into the caches meanwhile
+    /// (the records of a block are scattered over the sources).
+    pub(crate) fn fold_ahead<S: Send>(
+        &self,
+        rules: &[Rule],
+        start: impl Fn() -> S + Sync,
+        each: impl Fn(&mut S, u32, u32) + Sync,
+        ahead: impl Fn(bool, u32) + Sync,
+    ) -> Result<Vec<S>, RecordsError> {
+        let (blocked, units) = self.units(rules)?;
+        Ok(in_parallel(&units, |unit, out: &mut Vec<S>| {
+            if out.is_empty() {
+                out.push(start());
+            }
+            if let Some(state) = out.last_mut() {
+                walk(&blocked, unit, |i, j| each(state, i, j), &ahead);
+            }
+        }))
     }
 
     /// The rules' keys and groups, and the work cut in units.
@@ -450,18 +483,54 @@ pub(crate) fn sort_pairs(pairs: &mut Vec<Pair>) {
     *pairs = merged;
 }
 
+/// How many blocks ahead [`walk`] fetches.
+const AHEAD: usize = 4;
+
 /// Each pair of a unit that no earlier rule covers, to `emit`.
 #[inline]
-fn walk(blocked: &[Arc<Blocked>], unit: &Unit, mut emit: impl FnMut(u32, u32)) {
+fn walk(
+    blocked: &[Arc<Blocked>],
+    unit: &Unit,
+    mut emit: impl FnMut(u32, u32),
+    ahead: &impl Fn(bool, u32),
+) {
     let r = unit.rule;
     let keys: Vec<&Keys> = blocked[..r].iter().map(|b| &b.keys).collect();
     let (gl, gr) = (&blocked[r].left, blocked[r].right.as_ref());
+    // A block's members' earlier keys and rows, asked for `AHEAD` blocks
+    // before they are read.
+    // (A big block's members are too many to hold in the caches.)
+    let side = |members: &[u32], left: bool| {
+        if members.len() > 64 {
+            return;
+        }
+        for &i in members {
+            for k in &keys {
+                let of_side = if left { k.left() } else { k.right() };
+                crate::compare::prefetch(&of_side[i as usize]);
+            }
+            ahead(left, i);
+        }
+    };
+    let fetch = |key: usize| {
+        if key >= unit.keys.end {
+            return;
+        }
+        side(gl.get(key), true);
+        if let Some(gr) = gr {
+            side(gr.get(key), false);
+        }
+    };
+    for key in unit.keys.clone().take(AHEAD) {
+        fetch(key);
+    }
     // The earlier rules' keys of a block's members: a pair an earlier
     // rule covers is that rule's.
     let mut el: Vec<u32> = Vec::new();
     let mut er: Vec<u32> = Vec::new();
     let covered = |a: &[u32], b: &[u32]| a.iter().zip(b).any(|(x, y)| *x != NO_VALUE && x == y);
     for key in unit.keys.clone() {
+        fetch(key + AHEAD);
         let lm = gl.get(key);
         el.clear();
         for &i in lm {

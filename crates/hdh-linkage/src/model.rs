@@ -449,8 +449,32 @@ impl<'a> Linker<'a> {
         let mut sessions = Vec::new();
         let mut expected_matches = 0.0;
         for rule in rules {
-            let pairs = self.pairs(std::slice::from_ref(rule))?;
-            if pairs.is_empty() {
+            // EM runs over the distinct patterns of levels, with their
+            // counts, counted as blocking makes the pairs (each thread its
+            // own), then in order (the sums come out the same every run).
+            let parts = self.blocker().fold(
+                std::slice::from_ref(rule),
+                || (FastMap::<Vec<u8>, f64>::default(), vec![0u8; k]),
+                |(seen, levels), i, j| {
+                    self.pair_levels(i as usize, j as usize, levels);
+                    match seen.get_mut(&levels[..]) {
+                        Some(n) => *n += 1.0,
+                        None => {
+                            seen.insert(levels.clone(), 1.0);
+                        }
+                    }
+                },
+            )?;
+            let mut counted: FastMap<Vec<u8>, f64> = FastMap::default();
+            for (seen, _) in parts {
+                for (pattern, n) in seen {
+                    *counted.entry(pattern).or_default() += n;
+                }
+            }
+            let mut patterns: Vec<(Vec<u8>, f64)> = counted.into_iter().collect();
+            patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let pairs = patterns.iter().map(|p| p.1).sum::<f64>() as usize;
+            if pairs == 0 {
                 continue;
             }
             let free: Vec<bool> = self
@@ -459,13 +483,6 @@ impl<'a> Linker<'a> {
                 .iter()
                 .map(|c| !c.columns.iter().any(|col| rule.columns.contains(col)))
                 .collect();
-            let g = self.levels(&pairs);
-            // EM runs over the distinct patterns of levels, with their counts.
-            let mut patterns: FastMap<&[u8], f64> = FastMap::default();
-            for row in g.chunks(k) {
-                *patterns.entry(row).or_default() += 1.0;
-            }
-            let patterns: Vec<(&[u8], f64)> = patterns.into_iter().collect();
             let mut m: Vec<Vec<f64>> = self
                 .comparisons
                 .iter()
@@ -517,7 +534,7 @@ impl<'a> Linker<'a> {
                     break;
                 }
             }
-            expected_matches += lambda * pairs.len() as f64;
+            expected_matches += lambda * pairs as f64;
             let mut estimated = Vec::new();
             for c in 0..k {
                 if free[c] {
@@ -530,7 +547,7 @@ impl<'a> Linker<'a> {
             }
             sessions.push(Session {
                 rule: rule.columns.clone(),
-                pairs: pairs.len(),
+                pairs,
                 iterations,
                 converged,
                 estimated,
@@ -612,52 +629,44 @@ impl<'a> Linker<'a> {
         ((m / u).log2(), false)
     }
 
+    /// What weighs a pair under `model`: each level's weight, and each
+    /// value's weight of an exact match on a term-frequency-adjusted
+    /// comparison, computed once.
+    fn weigher(&self, model: &Model) -> Weigher<'_> {
+        Weigher {
+            linker: self,
+            prior: model.prior_weight(),
+            weights: model.comparisons.iter().map(|p| p.weights()).collect(),
+            exact: self
+                .comparisons
+                .iter()
+                .enumerate()
+                .map(|(c, comp)| {
+                    let tf = self.tf[c].as_ref()?;
+                    if !matches!(comp.levels.first(), Some(crate::settings::Level::Exact)) {
+                        return None;
+                    }
+                    let (left, _, _) = comp.numbers()?;
+                    let m = model.comparisons[c].m[0];
+                    Some((left, tf.iter().map(|f| (m / f).log2()).collect()))
+                })
+                .collect(),
+        }
+    }
+
     /// Weights and probabilities of pairs.
     pub fn score(&self, model: &Model, pairs: &[Pair]) -> Vec<Scored> {
-        let prior = model.prior_weight();
-        // Each level's weight, and each value's weight of an exact match on
-        // a term-frequency-adjusted comparison, computed once.
-        let weights: Vec<Vec<f64>> = model.comparisons.iter().map(|p| p.weights()).collect();
-        let exact: Vec<Option<(&[u32], Vec<f64>)>> = self
-            .comparisons
-            .iter()
-            .enumerate()
-            .map(|(c, comp)| {
-                let tf = self.tf[c].as_ref()?;
-                if !matches!(comp.levels.first(), Some(crate::settings::Level::Exact)) {
-                    return None;
-                }
-                let (left, _, _) = comp.numbers()?;
-                let m = model.comparisons[c].m[0];
-                Some((left, tf.iter().map(|f| (m / f).log2()).collect()))
-            })
-            .collect();
+        let weigher = self.weigher(model);
         let k = self.comparisons.len();
         let chunks: Vec<(usize, &[Pair])> = pairs.chunks(CHUNK).enumerate().collect();
         let mut parts = in_parallel(
             &chunks,
             |(n, chunk), out: &mut Vec<(usize, Vec<Scored>)>| {
-                let mut s = Vec::with_capacity(chunk.len());
                 let mut levels = vec![0u8; k];
-                for &(i, j) in *chunk {
-                    let (iu, ju) = (i as usize, j as usize);
-                    self.pair_levels(iu, ju, &mut levels);
-                    let mut w = prior;
-                    for (c, &l) in levels.iter().enumerate() {
-                        if l == NULL {
-                            continue;
-                        }
-                        w += match &exact[c] {
-                            Some((left, tfw)) if l == 0 => tfw[left[iu] as usize],
-                            _ => weights[c][usize::from(l)],
-                        };
-                    }
-                    s.push(Scored {
-                        pair: (i, j),
-                        weight: w,
-                        probability: probability(w),
-                    });
-                }
+                let s = chunk
+                    .iter()
+                    .map(|&pair| weigher.scored(pair, &mut levels))
+                    .collect();
                 out.push((*n, s));
             },
         );
@@ -667,6 +676,35 @@ impl<'a> Linker<'a> {
             out.extend(s);
         }
         out
+    }
+
+    /// The links: the candidate pairs of the blocking rules whose match
+    /// probability is at least `threshold`, in order, and how many
+    /// candidate pairs there were. Each pair is weighed as blocking makes
+    /// it: the candidates are never kept.
+    pub fn links(&self, model: &Model, threshold: f64) -> Result<Links, LinkageError> {
+        let weigher = self.weigher(model);
+        let k = self.comparisons.len();
+        let parts = self.blocker().fold_ahead(
+            &self.settings.blocking,
+            || (0usize, Vec::new(), vec![0u8; k]),
+            |(n, links, levels): &mut (usize, Vec<Scored>, Vec<u8>), i, j| {
+                *n += 1;
+                let s = weigher.scored((i, j), levels);
+                if s.probability >= threshold {
+                    links.push(s);
+                }
+            },
+            |left_side, i| weigher.fetch(left_side, i as usize),
+        )?;
+        let mut candidates = 0;
+        let mut links = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+        for (n, l, _) in parts {
+            candidates += n;
+            links.extend(l);
+        }
+        links.sort_unstable_by_key(|s| s.pair);
+        Ok(Links { candidates, links })
     }
 
     /// What makes up a pair's weight: the prior, then each comparison.
@@ -690,6 +728,71 @@ impl<'a> Linker<'a> {
         }
         terms
     }
+}
+
+/// A pair's weight under a model (see [`Linker::weigher`]).
+struct Weigher<'l> {
+    linker: &'l Linker<'l>,
+    prior: f64,
+    weights: Vec<Vec<f64>>,
+    /// Per comparison with term frequencies on an exact first level: the
+    /// left numbers and each value's weight of an exact match.
+    exact: Vec<Option<(&'l [u32], Vec<f64>)>>,
+}
+
+impl Weigher<'_> {
+    /// Asks the caches for what weighing a pair reads of record `i` (its
+    /// row; its value numbers for the term frequencies, left side).
+    #[inline]
+    fn fetch(&self, left_side: bool, i: usize) {
+        let rows = &self.linker.rows;
+        let row = if left_side {
+            rows.left(i)
+        } else {
+            rows.right(i)
+        };
+        // Every cache line the row spans (16 words to a line).
+        for w in (0..row.len()).step_by(16).chain(row.len().checked_sub(1)) {
+            crate::compare::prefetch(&row[w]);
+        }
+        if left_side {
+            for (left, _) in self.exact.iter().flatten() {
+                crate::compare::prefetch(&left[i]);
+            }
+        }
+    }
+
+    /// The pair with its weight and probability (`levels`: room for the
+    /// pair's levels, one per comparison).
+    #[inline]
+    fn scored(&self, (i, j): Pair, levels: &mut [u8]) -> Scored {
+        let (iu, ju) = (i as usize, j as usize);
+        self.linker.pair_levels(iu, ju, levels);
+        let mut w = self.prior;
+        for (c, &l) in levels.iter().enumerate() {
+            if l == NULL {
+                continue;
+            }
+            w += match &self.exact[c] {
+                Some((left, tfw)) if l == 0 => tfw[left[iu] as usize],
+                _ => self.weights[c][usize::from(l)],
+            };
+        }
+        Scored {
+            pair: (i, j),
+            weight: w,
+            probability: probability(w),
+        }
+    }
+}
+
+/// What [`Linker::links`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Links {
+    /// The candidate pairs weighed.
+    pub candidates: usize,
+    /// The pairs at or above the threshold, in order.
+    pub links: Vec<Scored>,
 }
 
 /// A starting `m`: most matches at the first level, fewer further down.
@@ -812,6 +915,20 @@ levels = [{ kind = "within_km", km = 10.0 }]
                     x.pair,
                     x.weight
                 );
+            }
+            // The links weighed as blocking makes the pairs are those of the
+            // blocked pairs scored, at any threshold.
+            let blocked = linker.blocked_pairs().unwrap();
+            let scored = linker.score(&model, &blocked);
+            for threshold in [0.0, 0.5, 0.99] {
+                let found = linker.links(&model, threshold).unwrap();
+                assert_eq!(found.candidates, blocked.len(), "{link}");
+                let expected: Vec<Scored> = scored
+                    .iter()
+                    .filter(|x| x.probability >= threshold)
+                    .copied()
+                    .collect();
+                assert_eq!(found.links, expected, "{link} at {threshold}");
             }
         }
     }

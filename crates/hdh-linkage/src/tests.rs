@@ -554,6 +554,17 @@ levels = [{ kind = "exact" }]
         .filter(|s| s.probability >= settings.threshold)
         .map(|s| s.pair)
         .collect();
+    // Weighing the pairs as blocking makes them finds the same links.
+    let found = linker.links(&model, settings.threshold).unwrap();
+    assert_eq!(found.candidates, pairs.len());
+    assert_eq!(
+        found.links,
+        scored
+            .iter()
+            .filter(|s| s.probability >= settings.threshold)
+            .copied()
+            .collect::<Vec<_>>()
+    );
     let tp = links.iter().filter(|(i, j)| i == j).count();
     let precision = tp as f64 / links.len() as f64;
     let recall = tp as f64 / n as f64;

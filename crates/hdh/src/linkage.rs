@@ -585,33 +585,47 @@ pub fn run(command: LinkageCommand) -> Result<()> {
                     bail!("dedupe_only: one file (--left), no --right")
                 }
             };
+            // Where the time goes, phase by phase (printed at the end).
+            let mut phases: Vec<(&str, f64)> = Vec::new();
+            let mut lap = started;
+            let mut mark = |phase: &'static str| {
+                phases.push((phase, lap.elapsed().as_secs_f64()));
+                lap = std::time::Instant::now();
+            };
+            mark("reading");
             let linker = Linker::new(&s, &l, r)?;
+            mark("dictionaries");
             let pb = spinner("training: u from random pairs, m by EM");
             let trained = linker.train()?;
-            pb.set_message("blocking and scoring");
-            let pairs = linker.blocked_pairs()?;
-            let scored = linker.score(&trained, &pairs);
-            let links: Vec<_> = scored
-                .iter()
-                .filter(|x| x.probability >= s.threshold)
-                .collect();
+            mark("training");
+            pb.set_message("blocking and weighing");
+            let found = linker.links(&trained, s.threshold)?;
+            mark("blocking and weighing");
+            let links: Vec<_> = found.links.iter().collect();
             let pairs_linked: Vec<_> = links.iter().map(|x| x.pair).collect();
             let cluster =
                 hdh_linkage::cluster::clusters(l.len(), r.len(), &pairs_linked, s.link_type);
             pb.finish_and_clear();
+            mark("clusters");
             write_links(&out, &links, &l, r, &cluster)?;
             if let Some(p) = &model {
                 crate::write_atomic(p, serde_json::to_string_pretty(&trained)?.as_bytes())?;
             }
+            mark("writing");
             println!(
                 "λ = {:.3e}; {} candidate pairs, {} links at p ≥ {}, {} clusters; {:.2} s",
                 trained.lambda,
-                pairs.len(),
+                found.candidates,
                 links.len(),
                 s.threshold,
                 cluster.iter().max().map_or(0, |m| m + 1),
                 started.elapsed().as_secs_f64()
             );
+            let phases: Vec<String> = phases
+                .iter()
+                .map(|(p, t)| format!("{p} {t:.2} s"))
+                .collect();
+            println!("  ({})", phases.join(", "));
             for c in &trained.comparisons {
                 let parts: Vec<String> = c
                     .levels
