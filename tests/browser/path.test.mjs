@@ -15,14 +15,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
 const HDH_BIN = resolve(here, process.env.HDH_BIN || '../../target/debug/hdh');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = join(here, 'artifacts');
 const PASSWORD = 'demo-password';
-const OVERALL_TIMEOUT_MS = 180_000;
+const OVERALL_TIMEOUT_MS = 420_000;
 const STEP_TIMEOUT_MS = 60_000;
 const HUB_START_TIMEOUT_MS = 90_000;
 
@@ -53,6 +55,8 @@ let baseURL;
 let browser;
 const contexts = [];
 const serverErrors = []; // every 5xx response any page got
+// Every HTML page a context loaded by GET: context → set of paths with query.
+const visited = new Map();
 
 function startHub() {
   if (!existsSync(HDH_BIN)) {
@@ -125,7 +129,13 @@ async function newPage() {
   context.setDefaultNavigationTimeout(20_000);
   context.on('response', (r) => {
     if (r.status() >= 500) serverErrors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+    const req = r.request();
+    if (req.isNavigationRequest() && req.method() === 'GET' && (r.headers()['content-type'] || '').startsWith('text/html')) {
+      const u = new URL(r.url());
+      visited.get(context).add(u.pathname + u.search);
+    }
   });
+  visited.set(context, new Set());
   contexts.push(context);
   return context.newPage();
 }
@@ -147,6 +157,15 @@ async function errorMessage(page) {
   const el = page.locator('#error-message');
   if ((await el.count()) === 0) return '';
   return (await el.textContent()).split('\n')[0].trim();
+}
+
+/** Presses Tab until the focused element matches `selector`. */
+async function tabTo(page, selector, max = 1500) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((sel) => !!document.activeElement && document.activeElement.matches(sel), selector)) return;
+  }
+  throw new Error(`${selector} not reached with Tab in ${max} presses at ${page.url()}`);
 }
 
 async function shot(page, name) {
@@ -281,8 +300,8 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
    * depend on each other: once one fails the later ones are skipped.
    * Independent steps always run.
    */
-  function step(name, fn, { chain = true } = {}) {
-    it(name, { timeout: STEP_TIMEOUT_MS }, async (t) => {
+  function step(name, fn, { chain = true, timeout = STEP_TIMEOUT_MS } = {}) {
+    it(name, { timeout }, async (t) => {
       if (chain && chainBroken) {
         t.skip('an earlier step of the path failed');
         return;
@@ -512,8 +531,12 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
 
   step('3. review: sent back, resubmitted, complete, reviewer assigned and declared, opinion, authorised, agreed → active', async () => {
     const secretariat = await signIn('secretariat');
-    // The secretariat finds the request in its review queue.
-    await secretariat.goto('/requests');
+    // The home page says what waits; its link leads to the review queue.
+    await shot(secretariat, '3-home-to-do');
+    await Promise.all([
+      secretariat.waitForURL('**/requests'),
+      secretariat.locator('#todo li[data-todo="todo.reviews"] a').click(),
+    ]);
     await Promise.all([
       secretariat.waitForURL(`**${requestUrl}`),
       secretariat.locator(`#to-review a[href="${requestUrl}"]`).click(),
@@ -528,6 +551,9 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
       `the reason is in #history: ${JSON.stringify(history)}`,
     );
 
+    // The researcher's home page says a request came back.
+    await researcher.goto('/');
+    await researcher.locator('#todo li[data-todo="todo.sent_back"]').waitFor();
     await researcher.goto(requestUrl);
     await expectRequestState(researcher, 'sent_back');
     assert.ok((await researcher.locator('#history').textContent()).includes(reason));
@@ -714,7 +740,10 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     /** A checker finds the release in the queue and approves every file. */
     const review = async (who) => {
       const checker = await signIn(who);
-      await checker.goto('/releases');
+      await Promise.all([
+        checker.waitForURL('**/releases'),
+        checker.locator('#todo li[data-todo="todo.releases"] a').click(),
+      ]);
       await Promise.all([
         checker.waitForURL(`**${releaseUrl}`),
         checker.locator(`#queue a[href="${releaseUrl}"]`).click(),
@@ -847,6 +876,126 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await page.goto('/catalogue');
     assert.equal(await page.getAttribute('html', 'lang'), 'fr');
     assert.equal((await page.locator('main form[action="/catalogue"] button').textContent()).trim(), 'Rechercher');
+  }, { chain: false });
+
+  step('8b. help: how it works and a guide per role, in English and in French', async () => {
+    const page = await newPage();
+    await page.goto('/help?lang=en');
+    assert.equal((await page.locator('main h1').textContent()).trim(), 'How it works');
+    assert.equal(await page.locator('#project-path li').count(), 10, 'ten steps from request to results');
+    assert.equal(await page.locator('section[id^="role-"]').count(), 8, 'a guide per role');
+    await page.goto('/help?lang=fr');
+    assert.equal((await page.locator('main h1').textContent()).trim(), 'Comment ça marche');
+    await shot(page, '8b-help-fr');
+    // Signed in, the header's help link leads to the caller's own role.
+    const checker = await signIn('checker');
+    await Promise.all([checker.waitForURL((u) => u.pathname === '/help'), checker.click('#nav-help')]);
+    assert.equal(new URL(checker.url()).hash, '#role-checker');
+    assert.equal(await checker.locator('#role-checker.mine').count(), 1, 'the checker\'s guide is marked');
+  }, { chain: false });
+
+  step('2k. researcher with the keyboard alone: sign in, a request written, saved and submitted', async () => {
+    const page = await newPage();
+    await page.goto('/login?lang=en');
+    // The first stop is the skip link; it leads to the content.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.className), 'skip', 'the first Tab stop is the skip link');
+    await page.keyboard.press('Enter');
+    assert.ok(page.url().endsWith('#main'), page.url());
+    await tabTo(page, '#username');
+    await page.keyboard.type('researcher');
+    await tabTo(page, '#password');
+    await page.keyboard.type(PASSWORD);
+    await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.keyboard.press('Enter')]);
+    await tabTo(page, 'main a[href="/requests/new"]');
+    await Promise.all([page.waitForURL('**/requests/new'), page.keyboard.press('Enter')]);
+    const type = async (selector, text) => {
+      await tabTo(page, selector);
+      await page.keyboard.type(text);
+    };
+    await type('#title', 'Recours aux soins, au clavier');
+    await type('#purpose', 'Décrire le recours aux soins par département.');
+    await type('#public_interest', 'Mieux connaître le recours aux soins.');
+    await type('#period_start', '01012022');
+    // (Chromium's date field takes the digits in its display order, month
+    // first here: a date that reads the same either way.)
+    await type('#period_end', '12122022');
+    await type('#duration_months', '12');
+    await type('#summary_public', 'Combien de soins par département ?');
+    await type('#organisation', 'CHU de Lille');
+    await type('input[name=team_name]', 'Dr Paul Durand');
+    await type('input[name=team_role]', 'investigateur');
+    await type('#methodology', 'Étude descriptive.');
+    await type('#expected_results', 'Un rapport.');
+    await type('#funding', 'Aucun');
+    await type('#conflicts_of_interest', 'Aucun');
+    for (const v of SCOPE.slice(0, 3)) {
+      await tabTo(page, `input[name=cols][value="${v}"]`);
+      await page.keyboard.press('Space');
+    }
+    assert.match(await page.locator('#scope-count').textContent(), /3 variable/);
+    await tabTo(page, 'main form button.primary[type=submit]');
+    await Promise.all([page.waitForEvent('load'), page.keyboard.press('Enter')]);
+    const errors = await page.locator('.field-error:not([hidden])').evaluateAll((xs) =>
+      xs.map((x) => `${x.previousElementSibling ? x.previousElementSibling.id : '?'}: ${x.textContent.trim()}`).filter((x) => !x.endsWith(': ')),
+    );
+    assert.deepEqual(errors, [], `the form by keyboard has no error (at ${page.url()})`);
+    await expectRequestState(page, 'draft');
+    await tabTo(page, '#actions form:has(input[name=action][value=submit]) button[type=submit]');
+    await Promise.all([page.waitForEvent('load'), page.keyboard.press('Enter')]);
+    await expectRequestState(page, 'submitted');
+    await shot(page, '2k-keyboard-submitted');
+  }, { chain: false });
+
+  // axe-core, injected in each page every context visited (its own
+  // cookies: what that user saw), WCAG 2.1 A and AA rules.
+  step('10. accessibility: no serious or critical axe-core violation on any page visited', async () => {
+    const axe = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+    const found = [];
+    let scanned = 0;
+    for (const context of [...contexts]) {
+      const urls = [...visited.get(context)];
+      if (urls.length === 0) continue;
+      // The same user (cookies) in a context that lets the test inject
+      // axe-core past the hub's Content-Security-Policy.
+      const scan = await browser.newContext({ baseURL, storageState: await context.storageState(), bypassCSP: true });
+      scan.setDefaultTimeout(15_000);
+      const page = await scan.newPage();
+      // Each page in both languages.
+      const both = urls.flatMap((u) => ['en', 'fr'].map((l) => {
+        const x = new URL(u, baseURL);
+        x.searchParams.set('lang', l);
+        return x.pathname + x.search;
+      }));
+      for (const url of both) {
+        const resp = await page.goto(url);
+        if (!resp || !(resp.headers()['content-type'] || '').startsWith('text/html')) continue;
+        await page.addScriptTag({ content: axe });
+        const result = await page.evaluate(() =>
+          window.axe.run(document, {
+            runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+            resultTypes: ['violations'],
+          }),
+        );
+        scanned += 1;
+        for (const v of result.violations) {
+          if (v.impact !== 'serious' && v.impact !== 'critical') continue;
+          found.push(`${url}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+        }
+      }
+      await scan.close();
+    }
+    assert.ok(scanned >= 30, `pages scanned: ${scanned}`);
+    assert.deepEqual([...new Set(found)], [], 'serious or critical accessibility violations');
+  }, { chain: false, timeout: 200_000 });
+
+  step('11. no page asked for a text missing in either language', async () => {
+    const missing = [...new Set(hubLog
+      .split('\n')
+      .map((l) => l.replace(/\x1B\[[0-9;]*m/g, ''))
+      .filter((l) => l.includes('missing translation'))
+      .map((l) => l.replace(/.*key=/, '')))];
+    assert.deepEqual(missing, [], 'keys without a translation (the hub\'s log)');
   }, { chain: false });
 
   step('9. no page answered with a server error', async () => {

@@ -26,6 +26,222 @@ impl Lang {
 /// (key, French, English)
 const STRINGS: &[(&str, &str, &str)] = &[
     ("title", "Titre", "Title"),
+    ("nav.skip", "Aller au contenu", "Skip to content"),
+    ("nav.help", "Aide", "Help"),
+    ("nav.breadcrumb", "Fil d'Ariane", "Breadcrumb"),
+    ("help.title", "Comment ça marche", "How it works"),
+    (
+        "help.intro",
+        "Le hub met à disposition des données de santé pseudonymisées pour des projets d'intérêt public. Aucune donnée individuelle ne sort : les chercheurs travaillent dans un espace sécurisé et n'en sortent que des résultats agrégés, vérifiés. Chaque projet est public et chaque action est tracée.",
+        "The hub makes pseudonymised health data available to projects in the public interest. No individual data ever leaves: researchers work in a secure workspace and take out only aggregate results, checked first. Every project is public and every action is traced.",
+    ),
+    (
+        "help.path",
+        "Le parcours d'un projet, de la demande aux résultats",
+        "The path of a project, from request to results",
+    ),
+    ("help.step.1.title", "Trouver les données", "Find the data"),
+    (
+        "help.step.1.text",
+        "le catalogue décrit chaque jeu de données, ses tables, ses variables et leurs nomenclatures, avec des statistiques.",
+        "the catalogue describes each dataset, its tables, variables and nomenclatures, with statistics.",
+    ),
+    ("help.step.2.title", "Déposer une demande", "Apply"),
+    (
+        "help.step.2.text",
+        "un guichet unique : finalité, équipe, méthode, financement, et les variables exactement nécessaires.",
+        "one desk: purpose, team, method, funding, and exactly the variables needed.",
+    ),
+    (
+        "help.step.3.title",
+        "Contrôle de complétude",
+        "Completeness check",
+    ),
+    (
+        "help.step.3.text",
+        "le secrétariat vérifie le dossier ; il peut le renvoyer avec ses motifs.",
+        "the secretariat checks the file; it may send it back with reasons.",
+    ),
+    ("help.step.4.title", "Avis du comité", "Committee opinion"),
+    (
+        "help.step.4.text",
+        "un rapporteur sans conflit d'intérêts déclaré rend un avis motivé.",
+        "a reviewer with no declared conflict of interest gives a reasoned opinion.",
+    ),
+    (
+        "help.step.5.title",
+        "Décision de l'autorité",
+        "Authority decision",
+    ),
+    (
+        "help.step.5.text",
+        "l'autorité autorise ou refuse, avec un numéro de décision.",
+        "the authority authorises or refuses, with a decision number.",
+    ),
+    (
+        "help.step.6.title",
+        "Accord des producteurs",
+        "Producers' agreement",
+    ),
+    (
+        "help.step.6.text",
+        "chaque producteur concerné donne son accord.",
+        "each producer involved agrees.",
+    ),
+    ("help.step.7.title", "Extraction", "Extraction"),
+    (
+        "help.step.7.text",
+        "le hub prépare exactement les tables, colonnes, périodes et personnes autorisées, sous des pseudonymes propres au projet, sans les personnes qui se sont opposées.",
+        "the hub prepares exactly the approved tables, columns, periods and persons, under the project's own pseudonyms, without the persons who objected.",
+    ),
+    ("help.step.8.title", "Analyse", "Analysis"),
+    (
+        "help.step.8.text",
+        "dans l'espace projet : SQL, Python ou R sur les seules données du projet ; rien ne peut en être copié.",
+        "in the project's workspace: SQL, Python or R on the project's data only; nothing can be copied out.",
+    ),
+    (
+        "help.step.9.title",
+        "Sortie des résultats",
+        "Release of results",
+    ),
+    (
+        "help.step.9.text",
+        "les tableaux agrégés sont vérifiés cellule par cellule puis par deux contrôleurs avant de sortir.",
+        "aggregate tables are checked cell by cell, then by two checkers, before they leave.",
+    ),
+    ("help.step.10.title", "Publication", "Publication"),
+    (
+        "help.step.10.text",
+        "le registre public montre chaque projet, son avancement et ses résultats.",
+        "the public registry shows every project, where it stands and its results.",
+    ),
+    ("help.roles", "Guide par rôle", "Guide by role"),
+    ("help.your_role", "votre rôle", "your role"),
+    (
+        "help.role.producer",
+        "Vous livrez des données pseudonymisées : déposez chaque livraison avec son schéma ; le hub la vérifie en entier (types, clés, nomenclatures) et la refuse d'un bloc si une ligne est fausse, en nommant la ligne et la colonne. Donnez ensuite votre accord aux projets qui demandent vos données.",
+        "You deliver pseudonymised data: upload each delivery with its schema; the hub checks all of it (types, keys, nomenclatures) and rejects it whole if a line is wrong, naming the line and the column. Then agree to the projects that ask for your data.",
+    ),
+    ("help.role.producer.href", "/deliver", "/deliver"),
+    (
+        "help.role.producer.link",
+        "Livrer des données",
+        "Deliver data",
+    ),
+    (
+        "help.role.researcher",
+        "Cherchez dans le catalogue, puis déposez une demande : le brouillon est enregistré au fil de la saisie. Suivez son avancement et ses délais dans vos demandes ; une fois le projet actif, interrogez les données dans l'espace projet et demandez la sortie de vos tableaux agrégés.",
+        "Search the catalogue, then apply: the draft is saved as you type. Follow where it stands and its deadlines in your requests; once the project is active, query the data in its workspace and ask for your aggregate tables to be released.",
+    ),
+    (
+        "help.role.researcher.href",
+        "/requests/new",
+        "/requests/new",
+    ),
+    (
+        "help.role.researcher.link",
+        "Déposer une demande d'accès",
+        "Apply for access",
+    ),
+    (
+        "help.role.secretariat",
+        "Vérifiez la complétude des demandes déposées ; renvoyez-les avec vos motifs ou transmettez-les au comité en désignant un rapporteur. Les délais de chaque étape sont affichés.",
+        "Check submitted requests for completeness; send them back with your reasons, or pass them to the committee by assigning a reviewer. Each step's deadline is shown.",
+    ),
+    ("help.role.secretariat.href", "/requests", "/requests"),
+    (
+        "help.role.secretariat.link",
+        "Les demandes à examiner",
+        "Requests to review",
+    ),
+    (
+        "help.role.committee",
+        "Déclarez vos intérêts pour chaque demande qui vous est confiée, puis rendez un avis motivé.",
+        "Declare your interests for each request assigned to you, then give a reasoned opinion.",
+    ),
+    ("help.role.committee.href", "/requests", "/requests"),
+    ("help.role.committee.link", "Mes examens", "My reviews"),
+    (
+        "help.role.authority",
+        "Autorisez ou refusez les demandes qui ont reçu l'avis du comité, avec un numéro de décision.",
+        "Authorise or refuse the requests that have the committee's opinion, with a decision number.",
+    ),
+    ("help.role.authority.href", "/requests", "/requests"),
+    (
+        "help.role.authority.link",
+        "Les décisions à prendre",
+        "Decisions to take",
+    ),
+    (
+        "help.role.checker",
+        "Examinez chaque fichier des demandes de sortie : le hub montre le verdict de chaque cellule (secret statistique) ; deux contrôleurs doivent approuver avant la sortie.",
+        "Review each file of the release requests: the hub shows each cell's verdict (statistical disclosure); two checkers must approve before release.",
+    ),
+    ("help.role.checker.href", "/releases", "/releases"),
+    (
+        "help.role.checker.link",
+        "Les sorties à contrôler",
+        "Releases to check",
+    ),
+    (
+        "help.role.security_officer",
+        "Lisez le journal d'audit (chaîné, infalsifiable) et traitez les alertes : accusez réception, assignez, clôturez.",
+        "Read the audit trail (chained, tamper-evident) and handle the alerts: acknowledge, assign, close.",
+    ),
+    ("help.role.security_officer.href", "/alerts", "/alerts"),
+    ("help.role.security_officer.link", "Les alertes", "Alerts"),
+    (
+        "help.role.admin",
+        "Gérez les comptes et les rôles, les clés de pseudonymisation et les appariements entre sources.",
+        "Manage accounts and roles, pseudonymisation keys and linkage between sources.",
+    ),
+    ("help.role.admin.href", "/linkage", "/linkage"),
+    ("help.role.admin.link", "Les appariements", "Linkage"),
+    ("help.citizens", "Pour les citoyens", "For citizens"),
+    (
+        "help.citizens.text",
+        "Chaque projet est publié dans le registre avec sa finalité, son responsable et ses résultats. Vous pouvez vous opposer à l'utilisation de vos données pour la recherche.",
+        "Every project is published in the registry with its purpose, who leads it and its results. You may object to your data being used for research.",
+    ),
+    ("todo.title", "À faire maintenant", "What to do now"),
+    (
+        "todo.nothing",
+        "Rien ne vous attend pour le moment.",
+        "Nothing is waiting for you.",
+    ),
+    (
+        "todo.hint_researcher",
+        "Cherchez des données dans le catalogue, puis déposez une demande d'accès.",
+        "Find data in the catalogue, then apply for access.",
+    ),
+    (
+        "todo.sent_back",
+        "demande(s) renvoyée(s) pour complément : à reprendre et redéposer",
+        "request(s) sent back to you: complete and resubmit",
+    ),
+    (
+        "todo.drafts",
+        "brouillon(s) de demande à terminer",
+        "draft request(s) to finish",
+    ),
+    (
+        "todo.reviews",
+        "demande(s) en attente de votre examen",
+        "request(s) waiting for your review",
+    ),
+    (
+        "todo.releases",
+        "demande(s) de sortie de résultats à vérifier",
+        "release request(s) to check",
+    ),
+    ("todo.alerts", "alerte(s) ouverte(s)", "open alert(s)"),
+    (
+        "todo.unread",
+        "notification(s) non lue(s)",
+        "unread notification(s)",
+    ),
+    ("nav.main", "Navigation principale", "Main navigation"),
     ("state", "État", "State"),
     ("kind.dataset", "Jeu de données", "Dataset"),
     ("kind.table", "Table", "Table"),
@@ -1351,6 +1567,16 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ),
     ("rev.declare", "Déclarer", "Declare"),
     (
+        "rev.decl.none",
+        "aucun conflit d'intérêts",
+        "no conflict of interest",
+    ),
+    (
+        "rev.decl.conflict",
+        "conflit d'intérêts : récusé",
+        "conflict of interest: recused",
+    ),
+    (
         "comment.title",
         "Échanges sur le dossier",
         "Comments on the file",
@@ -1386,7 +1612,12 @@ pub fn t(lang: Lang, key: &str) -> String {
             Lang::Fr => fr.to_string(),
             Lang::En => en.to_string(),
         },
-        None => key.to_string(),
+        None => {
+            // A page would show the bare key: said in the log, where the
+            // browser tests look for it.
+            tracing::warn!(key, "missing translation");
+            key.to_string()
+        }
     }
 }
 
@@ -1409,5 +1640,95 @@ mod tests {
         assert_eq!(t(Lang::Fr, "nav.catalogue"), "Catalogue");
         assert_eq!(t(Lang::En, "missing.key"), "missing.key");
         assert_eq!(Lang::parse("fr-FR,fr;q=0.9"), Some(Lang::Fr));
+    }
+
+    /// The keys the templates build from the domain's closed sets (`t("state." ~ r.state)`…).
+    #[test]
+    fn every_state_role_and_opinion_is_translated() {
+        use hdh_model::release::ReleaseState;
+        use hdh_model::request::Opinion;
+        use hdh_model::{AccessRequestState, Role};
+        let mut keys: Vec<String> = Vec::new();
+        for s in AccessRequestState::ALL {
+            keys.push(format!("state.{}", s.as_str()));
+        }
+        for s in ReleaseState::ALL {
+            keys.push(format!("rel.{}", s.as_str()));
+        }
+        for r in Role::ALL {
+            for k in [
+                "role.{}",
+                "help.role.{}",
+                "help.role.{}.link",
+                "help.role.{}.href",
+            ] {
+                keys.push(k.replace("{}", r.as_str()));
+            }
+        }
+        for o in Opinion::ALL {
+            keys.push(format!("opinion.{}", o.as_str()));
+        }
+        for d in ["none", "conflict"] {
+            keys.push(format!("rev.decl.{d}"));
+        }
+        for n in 1..=10 {
+            keys.push(format!("help.step.{n}.title"));
+            keys.push(format!("help.step.{n}.text"));
+        }
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !STRINGS.iter().any(|(x, _, _)| x == k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys without a translation: {missing:?}"
+        );
+    }
+
+    /// Every key a template names, `t("…")` or `t('…')`, has its French
+    /// and English: a page never shows a bare key.
+    #[test]
+    fn every_key_the_templates_use_is_translated() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut missing = Vec::new();
+        let mut used = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (line_no, line) in text.lines().enumerate() {
+                let mut rest = line;
+                while let Some(at) = rest.find("t(") {
+                    let before = rest[..at].chars().last();
+                    rest = &rest[at + 2..];
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        continue;
+                    }
+                    let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                        continue;
+                    };
+                    let Some(end) = rest[1..].find(q) else {
+                        continue;
+                    };
+                    let key = &rest[1..1 + end];
+                    // `t("state." ~ x)`: a prefix, checked by the pages' tests.
+                    if rest[1 + end + 1..].trim_start().starts_with('~') {
+                        continue;
+                    }
+                    used += 1;
+                    if !STRINGS.iter().any(|(k, _, _)| *k == key) {
+                        missing.push(format!(
+                            "{}:{}: {key}",
+                            path.file_name().unwrap().to_string_lossy(),
+                            line_no + 1
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(used > 300, "keys found in the templates: {used}");
+        assert!(
+            missing.is_empty(),
+            "keys without a translation: {missing:#?}"
+        );
     }
 }

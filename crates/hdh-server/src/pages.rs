@@ -57,11 +57,21 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "ingestion.html",
         "alerts.html",
         "linkage.html",
-        "linkage_job.html"
+        "linkage_job.html",
+        "help.html"
     );
-    // 1234567 → "1 234 567" (thin spaces, as in French typography).
-    env.add_filter("num", |v: i64| -> String {
-        hdh_catalog::chart::format_count(v.unsigned_abs())
+    // 1234567 → "1 234 567" in French (thin spaces, as in French
+    // typography), "1,234,567" in English: the reader's locale.
+    env.add_filter("num", |state: &minijinja::State, v: i64| -> String {
+        let french = hdh_catalog::chart::format_count(v.unsigned_abs());
+        let sign = if v < 0 { "-" } else { "" };
+        match state
+            .lookup("lang")
+            .and_then(|l| l.as_str().and_then(Lang::parse))
+        {
+            Some(Lang::En) => format!("{sign}{}", french.replace('\u{2009}', ",")),
+            _ => format!("{sign}{french}"),
+        }
     });
     // "2026-11-22T18:28:54.123456Z" → "2026-11-22 18:28" (UTC).
     env.add_filter("datetime", |v: String| -> String {
@@ -82,6 +92,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
+        .route("/help", get(help))
         .route("/logout", post(logout))
         .route("/catalogue", get(catalogue))
         .route("/catalogue.ttl", get(catalogue_turtle))
@@ -360,11 +371,99 @@ async fn home(
             .map_err(AppError::from)?,
         None => vec![],
     };
+    let todo = match &c {
+        Some(c) => to_do(&st, c).await?,
+        None => vec![],
+    };
     Ctx::new(&headers, jar, &q, c).render(
         &st,
         "home.html",
-        context! { datasets => datasets, projects => projects },
+        context! { datasets => datasets, projects => projects, todo => todo },
     )
+}
+
+/// What waits for the caller, by role: (what, how many, where), the
+/// things that wait only (a count of zero is left out).
+async fn to_do(st: &AppState, c: &Caller) -> Result<Vec<serde_json::Value>, AppError> {
+    let mut todo = Vec::new();
+    let mut add = |what: &str, n: usize, href: &str| {
+        if n > 0 {
+            todo.push(serde_json::json!({ "what": what, "count": n, "href": href }));
+        }
+    };
+    let all = service::list_requests(st, c).await?;
+    let mine = |states: &[AccessRequestState]| {
+        all.iter()
+            .filter(|r| r.applicant_id == c.user.id && states.contains(&r.state))
+            .count()
+    };
+    add(
+        "todo.sent_back",
+        mine(&[AccessRequestState::SentBack]),
+        "/requests",
+    );
+    add(
+        "todo.drafts",
+        mine(&[AccessRequestState::Draft]),
+        "/requests",
+    );
+    let reviews = all
+        .iter()
+        .filter(|r| {
+            r.state.reviewer().is_some_and(|role| c.has(role)) && r.applicant_id != c.user.id
+        })
+        .count();
+    add("todo.reviews", reviews, "/requests");
+    if c.has(Role::Checker) {
+        let waiting = st
+            .store
+            .releases_for_checkers()
+            .await
+            .map_err(AppError::from)?
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    hdh_model::release::ReleaseState::Submitted
+                        | hdh_model::release::ReleaseState::PartiallyReviewed
+                ) && r.requester_id != c.user.id
+            })
+            .count();
+        add("todo.releases", waiting, "/releases");
+    }
+    if c.has(Role::SecurityOfficer) {
+        let open = st
+            .store
+            .alerts(Some("open"), None)
+            .await
+            .map_err(AppError::from)?
+            .len();
+        add("todo.alerts", open, "/alerts?state=open");
+    }
+    let unread = st
+        .store
+        .unread_notifications(&c.user.id)
+        .await
+        .map_err(AppError::from)?;
+    add(
+        "todo.unread",
+        usize::try_from(unread).unwrap_or(0),
+        "/inbox",
+    );
+    Ok(todo)
+}
+
+/// How the hub works, and a guide per role (public; the caller's roles
+/// marked).
+async fn help(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<LangQ>,
+    MaybeCaller(c): MaybeCaller,
+) -> PageResult {
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    Ctx::new(&headers, jar, &q, c).render(&st, "help.html", context! { roles => roles })
 }
 
 async fn login_page(

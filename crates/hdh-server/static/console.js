@@ -37,6 +37,8 @@
         }
       });
       editor.getWrapperElement().setAttribute('aria-label', area.getAttribute('aria-label') || 'SQL');
+      // The editor types into a hidden textarea of its own: named like the original.
+      editor.getInputField().setAttribute('aria-label', area.getAttribute('aria-label') || 'SQL');
     }
     var qid = document.getElementById('query-id');
     var cancel = document.getElementById('cancel');
