@@ -29,6 +29,30 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("nav.skip", "Aller au contenu", "Skip to content"),
     ("nav.help", "Aide", "Help"),
     ("nav.breadcrumb", "Fil d'Ariane", "Breadcrumb"),
+    ("nav.home", "Accueil", "Home"),
+    (
+        "alerts.per_day",
+        "Alertes par jour, 30 derniers jours",
+        "Alerts per day, last 30 days",
+    ),
+    (
+        "alerts.per_day_help",
+        "Les alertes de la liste ci-dessous, par jour de déclenchement (UTC).",
+        "The alerts listed below, by the day they fired (UTC).",
+    ),
+    ("alerts.day", "Jour", "Day"),
+    ("help.this_page", "Aide sur cette page", "Help on this page"),
+    (
+        "help.guide_of",
+        "Le guide du rôle",
+        "The guide for the role",
+    ),
+    ("ws.crumb", "Espace projet", "Project workspace"),
+    (
+        "confirm.irreversible",
+        "Je confirme : cette action est définitive.",
+        "I confirm: this cannot be undone.",
+    ),
     ("help.title", "Comment ça marche", "How it works"),
     (
         "help.intro",

@@ -21,6 +21,7 @@ pub mod linkage;
 pub mod notify;
 pub mod output;
 pub mod output_api;
+pub mod page_help;
 pub mod pages;
 pub mod provisioning;
 pub mod registry;

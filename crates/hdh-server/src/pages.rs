@@ -58,7 +58,8 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "alerts.html",
         "linkage.html",
         "linkage_job.html",
-        "help.html"
+        "help.html",
+        "confirm.html"
     );
     // 1234567 → "1 234 567" in French (thin spaces, as in French
     // typography), "1,234,567" in English: the reader's locale.
@@ -73,11 +74,45 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
             _ => format!("{sign}{french}"),
         }
     });
-    // "2026-11-22T18:28:54.123456Z" → "2026-11-22 18:28" (UTC).
-    env.add_filter("datetime", |v: String| -> String {
-        let s = v.replace('T', " ");
-        s.get(..16).map(|x| x.to_string()).unwrap_or(s)
-    });
+    // "2026-11-22T18:28:54.123456Z" → "22 Nov 2026, 18:28 UTC" in English,
+    // "22 nov. 2026, 18:28 UTC" in French, in a <time> that keeps the
+    // instant for machines; anything else is shown as it came.
+    env.add_filter(
+        "datetime",
+        |state: &minijinja::State, v: String| -> minijinja::Value {
+            let lang = lang_of_state(state);
+            match (v.get(..10).and_then(|d| local_date(lang, d)), v.get(11..16)) {
+                (Some(day), Some(hm))
+                    if v.as_bytes().get(10) == Some(&b'T')
+                        || v.as_bytes().get(10) == Some(&b' ') =>
+                {
+                    minijinja::Value::from_safe_string(format!(
+                        "<time datetime=\"{}\">{day}, {} UTC</time>",
+                        minijinja::HtmlEscape(&v),
+                        minijinja::HtmlEscape(hm)
+                    ))
+                }
+                _ => minijinja::Value::from(v),
+            }
+        },
+    );
+    // "2022-01-31" → "31 Jan 2022" / "31 janv. 2022".
+    env.add_filter(
+        "date",
+        |state: &minijinja::State, v: String| -> minijinja::Value {
+            match v
+                .get(..10)
+                .and_then(|d| local_date(lang_of_state(state), d))
+            {
+                Some(day) if v.len() == 10 => minijinja::Value::from_safe_string(format!(
+                    "<time datetime=\"{}\">{}</time>",
+                    minijinja::HtmlEscape(&v),
+                    minijinja::HtmlEscape(&day)
+                )),
+                _ => minijinja::Value::from(v),
+            }
+        },
+    );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
         let lang = state
             .lookup("lang")
@@ -86,6 +121,37 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         t(lang, key)
     });
     Ok(env)
+}
+
+fn lang_of_state(state: &minijinja::State) -> Lang {
+    state
+        .lookup("lang")
+        .and_then(|l| l.as_str().and_then(Lang::parse))
+        .unwrap_or(Lang::En)
+}
+
+/// "2022-01-31" as a reader of `lang` writes it: "31 Jan 2022", "31 janv.
+/// 2022"; `None` for anything that is not a calendar date.
+fn local_date(lang: Lang, iso: &str) -> Option<String> {
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    const FR: [&str; 12] = [
+        "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
+        "déc.",
+    ];
+    let d = chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d").ok()?;
+    let m = usize::try_from(chrono::Datelike::month0(&d)).ok()?;
+    let names = match lang {
+        Lang::Fr => FR,
+        Lang::En => EN,
+    };
+    Some(format!(
+        "{} {} {}",
+        chrono::Datelike::day(&d),
+        names[m],
+        chrono::Datelike::year(&d)
+    ))
 }
 
 pub fn routes() -> Router<AppState> {
@@ -239,12 +305,28 @@ pub async fn localise_errors(
         let html = st
             .templates
             .get_template("error.html")
-            .and_then(|t| t.render(context! { lang => lang.code(), status => ep.status, message => ep.message.clone() }))
+            .and_then(|t| {
+                t.render(context! {
+                    lang => lang.code(), status => ep.status, message => ep.message.clone(),
+                    page_help => page_help("error.html", lang),
+                })
+            })
             .unwrap_or(ep.message);
         let status = resp.status();
         return (status, Html(html)).into_response();
     }
     resp
+}
+
+/// "Help on this page": the text of the page drawn by template `name`, and
+/// the role whose guide it links to.
+fn page_help(name: &str, lang: Lang) -> Option<Value> {
+    crate::page_help::page_help(name.trim_end_matches(".html")).map(|(_, role, fr, en)| {
+        context! {
+            role => *role,
+            text => match lang { Lang::Fr => *fr, Lang::En => *en },
+        }
+    })
 }
 
 type PageResult = Result<Response, PageError>;
@@ -326,8 +408,9 @@ impl Ctx {
         } else {
             here
         };
+        let page_help = page_help(name, self.lang);
         let base = context! {
-            lang => self.lang.code(), user => user, csrf => csrf,
+            lang => self.lang.code(), user => user, csrf => csrf, page_help => page_help,
             lang_fr => with_lang(&here, "fr"), lang_en => with_lang(&here, "en"),
         };
         let ctx = context! { ..base, ..extra };
@@ -513,6 +596,30 @@ async fn login(
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf: Option<String>,
+    /// The "I confirm" box of an action that cannot be undone.
+    confirm: Option<String>,
+}
+
+/// The request actions that cannot be undone: their forms carry a required
+/// "I confirm" box (which works without scripts), checked here as well.
+const CONFIRMED_ACTIONS: &[&str] = &[
+    "refuse",
+    "withdraw",
+    "authorise",
+    "opinion",
+    "agree",
+    "close",
+];
+
+/// Refuses an irreversible action whose form came without its ticked
+/// "I confirm" box.
+fn confirmed(confirm: Option<&str>) -> Result<(), AppError> {
+    match confirm {
+        Some("yes" | "on") => Ok(()),
+        _ => Err(AppError::unprocessable(
+            "confirm: this action cannot be undone; tick the box \"I confirm\" next to its button",
+        )),
+    }
 }
 
 async fn logout(
@@ -2068,6 +2175,7 @@ async fn request(
         .collect();
     Ctx::new(&headers, jar, &q, Some(c)).render(&st, "request.html", context! {
         r => r, full => full, applicant => applicant.map(|u| u.display_name), actions => actions,
+        confirm_actions => CONFIRMED_ACTIONS,
         step => step, mine_to_agree => mine_to_agree, can_edit => can_edit, can_assign => can_assign,
         committee => committee, amendments => amendments, opinions => opinions,
         can_amend => is_applicant && r.state == AccessRequestState::Active && r.amends.is_none(),
@@ -2078,6 +2186,7 @@ async fn request(
 struct ActionForm {
     csrf: Option<String>,
     action: String,
+    confirm: Option<String>,
     reason: Option<String>,
     opinion: Option<String>,
     reference: Option<String>,
@@ -2092,6 +2201,9 @@ async fn request_action(
     Form(f): Form<ActionForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
+    if CONFIRMED_ACTIONS.contains(&f.action.as_str()) {
+        confirmed(f.confirm.as_deref())?;
+    }
     let action = RequestAction::parse(
         &f.action,
         hdh_model::request::ActionFields {
@@ -2374,6 +2486,7 @@ async fn project_token_revoke(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
+    confirmed(f.confirm.as_deref())?;
     crate::tokens::revoke(&st, &c, &id, &tid).await?;
     Ok(Redirect::to(&format!("/projects/{id}")).into_response())
 }
@@ -2913,6 +3026,7 @@ struct StepForm {
     /// Required to reject.
     #[serde(default)]
     reason: String,
+    confirm: Option<String>,
 }
 
 /// The steps a form takes with one button: the author's submit and
@@ -2926,12 +3040,15 @@ async fn release_step(
     Form(f): Form<StepForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
-    let res = match step.as_str() {
-        "submit" => crate::output::submit(&st, &c, &id).await,
-        "release" => crate::output::release(&st, &c, &id).await,
-        "reject" => crate::output::reject(&st, &c, &id, &f.reason).await,
-        "withdraw" => crate::output::withdraw(&st, &c, &id).await,
-        other => return Err(AppError::not_found(format!("/releases/{id}/{other}")).into()),
+    // Releasing, rejecting and withdrawing cannot be undone: their forms
+    // carry a required "I confirm" box (its absence shown on the page).
+    let res = match (step.as_str(), confirmed(f.confirm.as_deref())) {
+        ("submit", _) => crate::output::submit(&st, &c, &id).await,
+        ("release" | "reject" | "withdraw", Err(e)) => Err(e),
+        ("release", Ok(())) => crate::output::release(&st, &c, &id).await,
+        ("reject", Ok(())) => crate::output::reject(&st, &c, &id, &f.reason).await,
+        ("withdraw", Ok(())) => crate::output::withdraw(&st, &c, &id).await,
+        (other, _) => return Err(AppError::not_found(format!("/releases/{id}/{other}")).into()),
     };
     release_form_result(&st, &headers, jar, c, &id, res, "").await
 }
@@ -2982,6 +3099,22 @@ async fn alerts_page(
     let state = q.state.clone().filter(|s| !s.is_empty());
     let severity = q.severity.clone().filter(|s| !s.is_empty());
     let all = crate::alerts::list(&st, &c, state.as_deref(), severity.as_deref()).await?;
+    // The alerts listed, per day over the last 30 days: drawn, and as a table.
+    let lang = lang_of(&headers, &jar, q.lang.as_deref());
+    let days = crate::alerts::per_day(&all, chrono::Utc::now().date_naive(), 30);
+    let bars: Vec<hdh_catalog::stats::Bar> = days
+        .iter()
+        .map(|(d, n)| hdh_catalog::stats::Bar {
+            label: d.get(5..).unwrap_or(d).to_string(),
+            count: Some(n.iter().sum()),
+        })
+        .collect();
+    let days_svg = hdh_catalog::chart::histogram_svg(&bars, &t(lang, "alerts.per_day"), "");
+    let days: Vec<Value> = days
+        .iter()
+        .filter(|(_, n)| n.iter().sum::<u64>() > 0)
+        .map(|(d, n)| context! { day => d, high => n[0], medium => n[1], low => n[2] })
+        .collect();
     Ctx::new(
         &headers,
         jar,
@@ -2993,7 +3126,10 @@ async fn alerts_page(
     .render(
         &st,
         "alerts.html",
-        context! { alerts => all, f => context! { state => state, severity => severity } },
+        context! {
+            alerts => all, f => context! { state => state, severity => severity },
+            days_svg => days_svg, days => days,
+        },
     )
 }
 
@@ -3005,6 +3141,7 @@ struct AlertForm {
     assignee: String,
     #[serde(default)]
     note: String,
+    confirm: Option<String>,
 }
 
 async fn alert_action(
@@ -3014,6 +3151,9 @@ async fn alert_action(
     Form(f): Form<AlertForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
+    if f.action == "close" {
+        confirmed(f.confirm.as_deref())?;
+    }
     crate::alerts::act(&st, &c, &id, &f.action, Some(&f.assignee), Some(&f.note)).await?;
     Ok(Redirect::to(&format!("/alerts#alert-{id}")).into_response())
 }
@@ -3106,6 +3246,37 @@ mod lang_tests {
             }
         }
         assert!(n > 20, "{n} templates");
+    }
+
+    /// Dates and instants as the reader writes them, the instant kept in
+    /// `<time datetime>`; what is not a date passes unchanged (escaped).
+    #[test]
+    fn dates_in_the_readers_language() {
+        let mut env = super::templates().unwrap();
+        env.add_template(
+            "t.html",
+            "{{ a|datetime }}|{{ d|date }}|{{ x|date }}|{{ y|datetime }}",
+        )
+        .unwrap();
+        let render = |lang: &str| {
+            env.get_template("t.html")
+                .unwrap()
+                .render(minijinja::context! {
+                    lang => lang, a => "2026-02-03T18:28:54.123456Z", d => "2022-08-01",
+                    x => "<b>", y => "soon",
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            render("en"),
+            "<time datetime=\"2026-02-03T18:28:54.123456Z\">3 Feb 2026, 18:28 UTC</time>|\
+             <time datetime=\"2022-08-01\">1 Aug 2022</time>|&lt;b&gt;|soon"
+        );
+        assert_eq!(
+            render("fr"),
+            "<time datetime=\"2026-02-03T18:28:54.123456Z\">3 févr. 2026, 18:28 UTC</time>|\
+             <time datetime=\"2022-08-01\">1 août 2022</time>|&lt;b&gt;|soon"
+        );
     }
 }
 
@@ -3323,6 +3494,7 @@ async fn linkage_publish(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     c.check_csrf(f.csrf.as_deref())?;
+    confirmed(f.confirm.as_deref())?;
     crate::linkage::publish(&st, &c, &id).await?;
     Ok(Redirect::to(&format!("/linkage/{id}")).into_response())
 }
