@@ -891,6 +891,27 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await shot(page, '6b-no-javascript');
   });
 
+  step('6c. anonymous: the public registry lists the project, its public page, the desk\'s delays drawn', async () => {
+    const page = await newPage();
+    await page.goto('/registry');
+    const id = requestUrl.split('/').pop();
+    const row = page.locator(`#registry tr[id="${id}"]`);
+    await row.waitFor();
+    assert.ok((await row.textContent()).includes(TITLE), 'the project is in the registry');
+    // Its dates in the reader's language.
+    assert.equal((await row.locator('time[datetime="2022-01-01"]').textContent()).trim(), WORDS.firstJan);
+    await Promise.all([page.waitForURL(`**/registry/${id}`), row.locator(`a[href="/registry/${id}"]`).click()]);
+    assert.equal(await page.locator('#registry-status').getAttribute('data-state'), 'active');
+    assert.equal((await crumbs(page)).length, 3, 'home › registry › the project');
+    // Nothing of the file that is not public: no applicant's username, no history.
+    assert.equal(await page.locator('#history').count(), 0);
+    // The desk's delays per step: drawn, with the table behind the drawing.
+    await page.goto('/desk/statistics');
+    assert.ok((await page.locator('figure.chart svg').count()) >= 2, 'delays drawn');
+    assert.ok((await tableRows(page.locator('#delays'))).length >= 3, 'the delays as a table');
+    await shot(page, '6c-desk-statistics');
+  });
+
   step('7. security officer: audit trail and its filter', async () => {
     const page = await signIn('security');
     await Promise.all([page.waitForURL('**/audit'), page.click('header a[href="/audit"]')]);
