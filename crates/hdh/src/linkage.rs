@@ -304,32 +304,26 @@ fn write_links(
     right: &Records,
     cluster: &[usize],
 ) -> Result<()> {
+    // Each line written straight into the part's bytes (numbers by `itoa`,
+    // ids quoted as the csv crate quotes them, only where needed): the csv
+    // writer's per-field checks were most of the writing's time.
     let format = |part: &[&hdh_linkage::model::Scored]| -> Result<Vec<u8>> {
-        let mut w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .from_writer(Vec::with_capacity(part.len() * 48));
-        // One buffer for the numbers of every line (a million links would
-        // otherwise be three million small strings).
-        let (mut weight, mut probability, mut cluster_no) =
-            (String::new(), String::new(), String::new());
+        let mut out = Vec::with_capacity(part.len() * 48);
+        let mut n = itoa::Buffer::new();
         for x in part {
-            use std::fmt::Write as _;
             let (i, j) = (x.pair.0 as usize, x.pair.1 as usize);
-            weight.clear();
-            probability.clear();
-            cluster_no.clear();
-            fixed(&mut weight, x.weight, 4)?;
-            fixed(&mut probability, x.probability, 6)?;
-            write!(cluster_no, "{}", cluster[i])?;
-            w.write_record([
-                left.ids[i].as_str(),
-                right.ids[j].as_str(),
-                &weight,
-                &probability,
-                &cluster_no,
-            ])?;
+            push_field(&mut out, &left.ids[i]);
+            out.push(b',');
+            push_field(&mut out, &right.ids[j]);
+            out.push(b',');
+            push_fixed(&mut out, x.weight, 4);
+            out.push(b',');
+            push_fixed(&mut out, x.probability, 6);
+            out.push(b',');
+            out.extend_from_slice(n.format(cluster[i]).as_bytes());
+            out.push(b'\n');
         }
-        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+        Ok(out)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let size = links.len().div_ceil(threads).max(1);
@@ -370,25 +364,46 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     pb
 }
 
-/// `x` with `decimals` digits after the point (as `{:.N}` prints it, but
+/// A CSV field as the csv crate writes it by default: quoted (quotes
+/// doubled) only when it holds a comma, a quote or a line end.
+fn push_field(out: &mut Vec<u8>, v: &str) {
+    if v.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for b in v.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(v.as_bytes());
+    }
+}
+
+/// `x` with `decimals` digits after the point, as `{:.N}` prints it (but
 /// from integers: the standard formatter's exact mode falls back to big
-/// numbers on many weights, a tenth of a million-link file's writing).
-fn fixed(out: &mut String, x: f64, decimals: u32) -> std::fmt::Result {
-    use std::fmt::Write as _;
+/// numbers on many weights), `-0.0000` as `0.0000`.
+fn push_fixed(out: &mut Vec<u8>, x: f64, decimals: u32) {
     let scale = 10u64.pow(decimals);
     let scaled = (x.abs() * scale as f64).round();
     if !x.is_finite() || scaled >= 1e18 {
-        return write!(out, "{:.*}", decimals as usize, x);
+        out.extend_from_slice(format!("{:.*}", decimals as usize, x).as_bytes());
+        return;
     }
     let scaled = scaled as u64;
-    let sign = if x < 0.0 && scaled != 0 { "-" } else { "" };
-    write!(
-        out,
-        "{sign}{}.{:0width$}",
-        scaled / scale,
-        scaled % scale,
-        width = decimals as usize
-    )
+    if x < 0.0 && scaled != 0 {
+        out.push(b'-');
+    }
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(n.format(scaled / scale).as_bytes());
+    out.push(b'.');
+    let frac = n.format(scaled % scale);
+    out.extend(std::iter::repeat_n(
+        b'0',
+        (decimals as usize).saturating_sub(frac.len()),
+    ));
+    out.extend_from_slice(frac.as_bytes());
 }
 
 pub fn run(command: LinkageCommand) -> Result<()> {
@@ -698,7 +713,7 @@ mod tests {
     }
 
     #[test]
-    fn fixed_prints_as_the_standard_formatter() {
+    fn numbers_print_as_the_standard_formatter() {
         for &x in &[
             0.0,
             1.0,
@@ -710,13 +725,34 @@ mod tests {
             123456.5,
             f64::NAN,
         ] {
-            let mut s = String::new();
-            super::fixed(&mut s, x, 4).unwrap();
+            let mut s = Vec::new();
+            super::push_fixed(&mut s, x, 4);
             let expected = format!("{x:.4}").replace("-0.0000", "0.0000");
-            assert_eq!(s, expected, "{x}");
+            assert_eq!(String::from_utf8(s).unwrap(), expected, "{x}");
         }
-        let mut s = String::new();
-        super::fixed(&mut s, 0.9999996, 6).unwrap();
-        assert_eq!(s, "1.000000");
+        let mut s = Vec::new();
+        super::push_fixed(&mut s, 0.9999996, 6);
+        assert_eq!(s, b"1.000000");
+    }
+
+    /// The links' ids written by hand are quoted as the csv crate quotes
+    /// them: only where needed.
+    #[test]
+    fn links_ids_are_quoted_as_the_csv_writer_quotes_them() {
+        for id in ["r1", "a,b", "say \"hi\"", "two\nlines", "é", " padded "] {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            w.write_record([id, "x"]).unwrap();
+            let expected = w.into_inner().unwrap();
+            let mut got = Vec::new();
+            super::push_field(&mut got, id);
+            got.extend_from_slice(b",x\n");
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{id:?}"
+            );
+        }
     }
 }
