@@ -80,17 +80,12 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     env.add_filter(
         "datetime",
         |state: &minijinja::State, v: String| -> minijinja::Value {
-            let lang = lang_of_state(state);
-            match (v.get(..10).and_then(|d| local_date(lang, d)), v.get(11..16)) {
-                (Some(day), Some(hm))
-                    if v.as_bytes().get(10) == Some(&b'T')
-                        || v.as_bytes().get(10) == Some(&b' ') =>
-                {
-                    minijinja::Value::from_safe_string(format!(
-                        "<time datetime=\"{}\">{day}, {} UTC</time>",
-                        minijinja::HtmlEscape(&v),
-                        minijinja::HtmlEscape(hm)
-                    ))
+            let day = v
+                .get(..10)
+                .and_then(|d| local_date(lang_of_state(state), d));
+            match (day, v.get(11..16)) {
+                (Some(day), Some(hm)) if matches!(v.as_bytes()[10], b'T' | b' ') => {
+                    time_element(&v, &format!("{day}, {hm} UTC"))
                 }
                 _ => minijinja::Value::from(v),
             }
@@ -100,27 +95,25 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     env.add_filter(
         "date",
         |state: &minijinja::State, v: String| -> minijinja::Value {
-            match v
-                .get(..10)
-                .and_then(|d| local_date(lang_of_state(state), d))
-            {
-                Some(day) if v.len() == 10 => minijinja::Value::from_safe_string(format!(
-                    "<time datetime=\"{}\">{}</time>",
-                    minijinja::HtmlEscape(&v),
-                    minijinja::HtmlEscape(&day)
-                )),
-                _ => minijinja::Value::from(v),
+            match local_date(lang_of_state(state), &v) {
+                Some(day) => time_element(&v, &day),
+                None => minijinja::Value::from(v),
             }
         },
     );
     env.add_function("t", |state: &minijinja::State, key: &str| -> String {
-        let lang = state
-            .lookup("lang")
-            .and_then(|v| v.as_str().and_then(Lang::parse))
-            .unwrap_or(Lang::En);
-        t(lang, key)
+        t(lang_of_state(state), key)
     });
     Ok(env)
+}
+
+/// `<time datetime="iso">text</time>`, both escaped.
+fn time_element(iso: &str, text: &str) -> minijinja::Value {
+    minijinja::Value::from_safe_string(format!(
+        "<time datetime=\"{}\">{}</time>",
+        minijinja::HtmlEscape(iso),
+        minijinja::HtmlEscape(text)
+    ))
 }
 
 fn lang_of_state(state: &minijinja::State) -> Lang {
