@@ -993,6 +993,35 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.equal(await page.locator(`[id="${id}"]`).getAttribute('data-state'), 'closed', `${id} closed: ${await errorMessage(page)}`);
   }, { chain: false });
 
+  step('7c. account: sessions listed and ended, a weak password refused at its field; the administrator\'s yearly review', async () => {
+    const first = await signIn('checker2');
+    const page = await signIn('checker2');
+    await Promise.all([page.waitForURL('**/account'), page.click('#nav-account')]);
+    assert.ok((await page.locator('#session-list tr[data-session]').count()) >= 2, 'both sessions listed');
+    assert.equal(await page.locator('#session-list tr.current').count(), 1, 'this session marked');
+    // Ending the other sessions (a confirmation first) signs the other browser out.
+    const endAll = page.locator('form#end-all');
+    assert.ok(await confirmIfAsked(endAll), 'ending every session asks for a confirmation');
+    await Promise.all([page.waitForEvent('load'), endAll.locator('button[type=submit]').click()]);
+    assert.equal(await page.locator('#session-list tr[data-session]').count(), 1, `one session left: ${await errorMessage(page)}`);
+    await first.goto('/');
+    assert.equal(await first.locator('header form[action="/logout"]').count(), 0, 'the other browser is signed out');
+    // A common password: refused, said next to the field, nothing changed.
+    await page.fill('#current_password', PASSWORD);
+    await page.fill('#new_password', '1qaz2wsx3edc');
+    await page.fill('#repeat_password', '1qaz2wsx3edc');
+    await Promise.all([page.waitForEvent('load'), page.click('#password-form button[type=submit]')]);
+    assert.equal(await page.getAttribute('#new_password', 'aria-invalid'), 'true');
+    assert.match(await page.locator('#password-error').textContent(), /20 000/);
+    await shot(page, '7c-account');
+    // The administrator's list of accounts and their yearly review.
+    const admin = await signIn('admin');
+    await Promise.all([admin.waitForURL('**/admin/accounts'), admin.click('#nav-accounts')]);
+    assert.equal(await admin.locator('#accounts tr[data-account="researcher"]').count(), 1);
+    assert.equal(await admin.locator('#accounts tr[data-account="researcher"] [data-state="active"]').count(), 1);
+    await shot(admin, '7c-accounts');
+  }, { chain: false });
+
   step('8. French pages', async () => {
     const page = await newPage();
     await page.goto('/catalogue?lang=fr');

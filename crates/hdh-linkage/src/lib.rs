@@ -78,6 +78,10 @@ impl Values {
 
     /// Appends the values of `other` after these.
     pub fn append(&mut self, other: Values) {
+        if self.ends.is_empty() {
+            *self = other;
+            return;
+        }
         let base = self.text.len();
         self.text.push_str(&other.text);
         self.ends.extend(other.ends.iter().map(|e| e + base));
@@ -194,26 +198,61 @@ impl Records {
     pub fn with_places<'p>(
         mut self,
         columns: &[String],
-        place: impl Fn(&str) -> Option<(&'p str, &'p str)>,
+        place: impl Fn(&str) -> Option<(&'p str, &'p str)> + Sync,
     ) -> Result<(Records, usize), RecordsError> {
         let mut unknown = 0;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // A million records: one share of the rows per core.
+        let shares = if self.len() < 1 << 16 { 1 } else { threads };
+        let size = self.len().div_ceil(shares.max(1)).max(1);
         for name in columns {
             let c = self.column(name)?;
-            let mut basins = Values::with_capacity(self.len());
-            let mut sectors = Values::with_capacity(self.len());
-            // Each distinct code looked up once.
-            let mut seen: compare::FastMap<&str, Option<(&'p str, &'p str)>> =
-                compare::FastMap::default();
-            for r in 0..self.len() {
-                let found = self
-                    .get(c, r)
-                    .map(|code| *seen.entry(code).or_insert_with(|| place(code.trim())));
-                if let Some(None) = found {
-                    unknown += 1;
+            let values = &self.values[c];
+            let place = &place;
+            let derive = |rows: std::ops::Range<usize>| {
+                let mut basins = Values::with_capacity(rows.len());
+                let mut sectors = Values::with_capacity(rows.len());
+                let mut unknown = 0;
+                // Each distinct code looked up once.
+                let mut seen: compare::FastMap<&str, Option<(&'p str, &'p str)>> =
+                    compare::FastMap::default();
+                for r in rows {
+                    let found = values
+                        .get(r)
+                        .map(|code| *seen.entry(code).or_insert_with(|| place(code.trim())));
+                    if let Some(None) = found {
+                        unknown += 1;
+                    }
+                    let found = found.flatten();
+                    basins.push(found.map(|f| f.0));
+                    sectors.push(found.map(|f| f.1));
                 }
-                let found = found.flatten();
-                basins.push(found.map(|f| f.0));
-                sectors.push(found.map(|f| f.1));
+                (basins, sectors, unknown)
+            };
+            let ranges: Vec<_> = (0..self.len())
+                .step_by(size)
+                .map(|start| start..(start + size).min(self.len()))
+                .collect();
+            let mut results: Vec<(Values, Values, usize)> = if ranges.len() < 2 {
+                ranges.into_iter().map(derive).collect()
+            } else {
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = ranges
+                        .into_iter()
+                        .map(|rows| s.spawn(move || derive(rows)))
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                        .collect()
+                })
+            };
+            let mut basins = Values::default();
+            let mut sectors = Values::default();
+            for (b, s, u) in results.drain(..) {
+                basins.append(b);
+                sectors.append(s);
+                unknown += u;
             }
             self = self
                 .with_values(&format!("{name}_basin"), basins)?

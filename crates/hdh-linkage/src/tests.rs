@@ -906,6 +906,31 @@ fn places_add_basin_and_sector_from_the_callers_table() {
     );
     let e = r.with_places(&["place".into()], place).unwrap_err();
     assert!(e.to_string().contains("no column \"place\""), "{e}");
+    // Enough records to be shared among the cores: the same places, in
+    // the records' order, and every unknown code counted once per record.
+    let n = 200_003;
+    let codes: Vec<Option<String>> = (0..n)
+        .map(|i| match i % 4 {
+            0 => Some("014628".into()),
+            1 => Some("014629".into()),
+            2 => Some("999999".into()),
+            _ => None,
+        })
+        .collect();
+    let big = Records::new((0..n).map(|i| i.to_string()).collect())
+        .with_column("commune", codes)
+        .unwrap();
+    let (big, unknown) = big.with_places(&["commune".into()], place).unwrap();
+    assert_eq!(unknown, (0..n).filter(|i| i % 4 == 2).count());
+    let b = big.column("commune_basin").unwrap();
+    for i in [0, 1, 2, 3, 100_000, 100_001, 150_002, n - 1] {
+        let want = match i % 4 {
+            0 => Some("2501"),
+            1 => Some("2503"),
+            _ => None,
+        };
+        assert_eq!(big.get(b, i), want, "record {i}");
+    }
     let t = "link_type = \"dedupe_only\"\ncommunes = [\" \"]\n[[blocking]]\ncolumns = [\"c\"]\n[[comparison]]\nname = \"c\"\ncolumns = [\"c\"]\nlevels = [{ kind = \"exact\" }]\n";
     let e = Settings::from_toml(t).unwrap_err().to_string();
     assert!(e.contains("communes[0]"), "{e}");

@@ -150,16 +150,22 @@ async fn respond(
                     continue;
                 };
                 let ids = tx.revoke_tokens_of(&user.id).await?;
-                if !ids.is_empty() {
+                // The account's sessions (pages and API) end too.
+                let sessions = tx.delete_user_sessions(&user.id, None).await?;
+                if !ids.is_empty() || sessions > 0 {
                     tx.audit(
                         &AuditEvent::new("token.suspend", "user")
                             .object(&user.id)
-                            .details(serde_json::json!({ "alert": alert_id, "tokens": ids })),
+                            .details(serde_json::json!({
+                                "alert": alert_id,
+                                "tokens": ids,
+                                "sessions_ended": sessions,
+                            })),
                     )
                     .await?;
                 }
                 done.push(format!(
-                    "suspend_tokens: {} token(s) of {name} revoked",
+                    "suspend_tokens: {} token(s) of {name} revoked, {sessions} session(s) ended",
                     ids.len()
                 ));
             }

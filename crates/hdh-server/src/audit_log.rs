@@ -13,11 +13,9 @@ use std::path::Path;
 /// Reads the checkpoint signing key from `<data-dir>/secrets/audit-signing.key`
 /// (hex), creating it (mode 0600) on first start. Never in the database.
 pub fn load_or_create_key(data_dir: &Path) -> Result<SigningKey, AppError> {
-    let dir = data_dir.join("secrets");
-    let path = dir.join("audit-signing.key");
+    let path = data_dir.join("secrets").join("audit-signing.key");
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| AppError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let text = crate::secret_file::read(&path)?;
         let bytes = hex::decode(text.trim())
             .map_err(|e| AppError::internal(format!("{}: {e}", path.display())))?;
         let arr: [u8; 32] = bytes
@@ -25,20 +23,9 @@ pub fn load_or_create_key(data_dir: &Path) -> Result<SigningKey, AppError> {
             .map_err(|_| AppError::internal(format!("{}: 32 bytes expected", path.display())))?;
         return Ok(SigningKey::from_bytes(&arr));
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let tmp = dir.join("audit-signing.key.tmp");
-    std::fs::write(&tmp, hex::encode(bytes))
-        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
-    }
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", path.display())))?;
+    crate::secret_file::create(&path, &hex::encode(bytes))?;
     Ok(SigningKey::from_bytes(&bytes))
 }
 

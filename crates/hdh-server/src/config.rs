@@ -28,12 +28,19 @@ pub struct Config {
     pub alert_rules: Vec<hdh_alerts::Rule>,
     /// How often new audit events are read by the alert rules.
     pub alert_every: std::time::Duration,
+    /// Largest delivery (a form's files, a package's file).
     pub max_upload_bytes: usize,
+    /// Largest body of any other request (forms, JSON).
+    pub max_request_bytes: usize,
     /// Rows a console query may return to the page.
     pub max_result_rows: usize,
     /// Mark cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// A session's absolute lifetime, whatever its use.
     pub session_hours: i64,
+    /// Sign-in and account rules (idle sessions, brute force, passwords,
+    /// terms of use, yearly review).
+    pub accounts: AccountPolicy,
     /// The hub's public base URL (`https://hub.example`), used in the RDF
     /// export's identifiers; by default derived from the request's Host.
     pub public_url: Option<String>,
@@ -63,6 +70,41 @@ pub struct Config {
     pub virus_scan: Option<Vec<String>>,
     /// Attachment kinds a request must carry to be submitted.
     pub required_attachments: Vec<String>,
+}
+
+/// Sign-in and account rules.
+#[derive(Debug, Clone)]
+pub struct AccountPolicy {
+    /// A session unused this long ends.
+    pub session_idle_minutes: i64,
+    /// Failed sign-ins are counted over this window; a lock lifts at its end.
+    pub sign_in_window_minutes: i64,
+    /// Failed sign-ins for one account name (existing or not) before it is
+    /// locked for the window.
+    pub max_failures_per_account: i64,
+    /// Failed sign-ins from one address (all names) before it is locked.
+    pub max_failures_per_address: i64,
+    /// Shortest password accepted when one is set.
+    pub min_password_chars: usize,
+    /// An account and its roles are reviewed by an administrator at least
+    /// this often (days); past it, the account is listed as due.
+    pub review_every_days: i64,
+    /// Days after the review is due before the account is suspended.
+    pub review_grace_days: i64,
+}
+
+impl Default for AccountPolicy {
+    fn default() -> AccountPolicy {
+        AccountPolicy {
+            session_idle_minutes: 30,
+            sign_in_window_minutes: 15,
+            max_failures_per_account: 5,
+            max_failures_per_address: 30,
+            min_password_chars: 12,
+            review_every_days: 365,
+            review_grace_days: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +167,7 @@ impl Config {
             alert_rules: hdh_alerts::default_rules(),
             alert_every: std::time::Duration::from_secs(2),
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
+            max_request_bytes: 16 * 1024 * 1024,
             max_result_rows: 10_000,
             project_concurrent_queries: 4,
             scratch_quota_bytes: 1 << 30,
@@ -132,6 +175,7 @@ impl Config {
             flight_uri: None,
             secure_cookies: false,
             session_hours: 12,
+            accounts: AccountPolicy::default(),
             public_url: None,
             calendar: hdh_desk::Calendar::france(),
             deadlines: hdh_desk::Deadlines::default(),
@@ -152,28 +196,15 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<HubSecret, AppError> {
         return HubSecret::from_hex(&hex)
             .map_err(|e| AppError::internal(format!("HDH_HUB_SECRET: {e}")));
     }
-    let dir = data_dir.join("secrets");
-    let path = dir.join("hub.key");
+    let path = data_dir.join("secrets").join("hub.key");
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| AppError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let text = crate::secret_file::read(&path)?;
         return HubSecret::from_hex(&text)
             .map_err(|e| AppError::internal(format!("{}: {e}", path.display())));
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| AppError::internal(format!("cannot create {}: {e}", dir.display())))?;
     let mut bytes = [0u8; hdh_pseudo::SECRET_LEN];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let secret = HubSecret::from_bytes(&bytes).map_err(|e| AppError::internal(e.to_string()))?;
-    let tmp = dir.join("hub.key.tmp");
-    std::fs::write(&tmp, secret.to_hex())
-        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", tmp.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
-    }
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| AppError::internal(format!("cannot write {}: {e}", path.display())))?;
+    crate::secret_file::create(&path, &secret.to_hex())?;
     Ok(secret)
 }

@@ -3,6 +3,7 @@
 //! call the same services in [`service`], which authorise every action on
 //! the server and write its audit event in the same transaction as the change.
 
+pub mod account;
 pub mod alerts;
 pub mod api;
 pub mod audit_log;
@@ -23,9 +24,11 @@ pub mod output;
 pub mod output_api;
 pub mod page_help;
 pub mod pages;
+pub mod password;
 pub mod provisioning;
 pub mod registry;
 pub mod sandbox;
+pub mod secret_file;
 pub mod seed;
 pub mod service;
 pub mod siem;
@@ -132,8 +135,10 @@ pub mod anyhow_free {
 
 /// Security headers on every response: no framing, no sniffing, no caching of
 /// (possibly sensitive) pages, and a content security policy that allows no
-/// script but the hub's own files (the pages work without them).
-fn security_headers(router: Router) -> Router {
+/// script but the hub's own files (the pages work without them). Served over
+/// HTTPS (`secure_cookies`), browsers are also told to use nothing else for a
+/// year (HSTS).
+fn security_headers(router: Router, https: bool) -> Router {
     use axum::http::{HeaderName, HeaderValue, header};
     use tower_http::set_header::SetResponseHeaderLayer;
     let headers: [(HeaderName, &'static str); 5] = [
@@ -146,12 +151,20 @@ fn security_headers(router: Router) -> Router {
         (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ];
-    headers.into_iter().fold(router, |r, (name, value)| {
+    let router = headers.into_iter().fold(router, |r, (name, value)| {
         r.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
         ))
-    })
+    });
+    if https {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    }
 }
 
 /// The hub's own static files, compiled in: the pages' small scripts and
@@ -185,6 +198,53 @@ fn static_file(path: &str) -> axum::response::Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
+/// The largest body a request may carry: deliveries (forms, packages'
+/// chunks) up to `max_upload_bytes`, a request's attachments a little more
+/// than `attachment_max_bytes` (the multipart envelope), everything else
+/// `max_request_bytes`.
+pub fn body_limit(config: &Config, path: &str) -> usize {
+    let upload = path == "/deliver"
+        || (path.starts_with("/api/datasets/") && path.ends_with("/deliveries"))
+        || path.starts_with("/api/deliveries/packages/");
+    if upload {
+        config.max_upload_bytes
+    } else if path.ends_with("/attachments") {
+        config.attachment_max_bytes.saturating_add(1 << 20)
+    } else {
+        config.max_request_bytes
+    }
+}
+
+/// Refuses a body larger than its route allows (413, before reading it when
+/// its length is declared; as soon as it passes the limit otherwise).
+async fn limit_bodies(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = body_limit(&st.config, req.uri().path());
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared
+        && n > limit as u64
+    {
+        return AppError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request's body has {n} bytes; at most {limit} are accepted here"),
+        )
+        .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
+}
+
 /// The whole application: pages, API, health and OpenAPI document.
 pub fn router(state: AppState) -> Router {
     let app = Router::new()
@@ -199,16 +259,20 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.config.max_upload_bytes,
+        // Bodies are bounded by `limit_bodies` (per route), not by axum's
+        // single default.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_bodies,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pages::localise_errors,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state);
-    security_headers(app)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    let https = state.config.secure_cookies;
+    security_headers(app.with_state(state), https)
 }
 
 /// Serves until the listener is closed.
@@ -230,6 +294,7 @@ pub async fn serve_until(
         tracing::error!("recovering linkage jobs: {}", e.message);
     }
     audit_log::spawn_checkpoints(state.clone());
+    account::spawn_review_sweep(state.clone());
     alerts::spawn(state.clone(), state.config.alert_every);
     siem::spawn(state.clone());
     let app = router(state);

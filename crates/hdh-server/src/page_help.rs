@@ -18,6 +18,18 @@ pub const PAGE_HELP: &[(&str, &str, &str, &str)] = &[
         "Sign in with the username and password the hub gave you. The catalogue, the public registry of projects and the help are open to everyone without an account; applying, reviewing a file or delivering data requires signing in.",
     ),
     (
+        "account",
+        "",
+        "Votre compte : vos rôles, vos sessions ouvertes (navigateur, adresse, dernier usage) et votre mot de passe. Fermez une session que vous ne reconnaissez pas, ou toutes d'un coup ; changer de mot de passe ferme vos autres sessions. Une session inutilisée se ferme d'elle-même.",
+        "Your account: your roles, your open sessions (browser, address, last use) and your password. End a session you do not recognise, or all of them at once; changing your password ends your other sessions. An unused session ends by itself.",
+    ),
+    (
+        "admin_accounts",
+        "admin",
+        "La revue annuelle des comptes : chaque compte, ses rôles, sa dernière revue et sa date d'échéance ; les comptes en retard sont en tête. Vérifiez que la personne et ses rôles sont toujours justifiés, puis « Marquer comme revu » ; sinon suspendez le compte avec un motif. Un compte en retard au-delà du délai de grâce est suspendu automatiquement.",
+        "The yearly review of accounts: every account, its roles, its last review and when the next is due; overdue accounts come first. Check that the person and their roles are still justified, then “Mark reviewed”; otherwise suspend the account with a reason. An account overdue past the grace period is suspended automatically.",
+    ),
+    (
         "error",
         "",
         "Cette page n'a pas pu être affichée ; le message ci-dessus en donne la raison, par exemple une page introuvable ou une action que votre rôle ne permet pas. Revenez à l'accueil, ou reconnectez-vous si votre session a expiré.",

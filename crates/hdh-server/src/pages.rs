@@ -1,7 +1,7 @@
 //! Server-rendered pages (minijinja templates compiled into the binary).
 //! They work without JavaScript; every form carries the session's CSRF token.
 
-use crate::auth::{COOKIE, Caller, ClientAddr, MaybeCaller};
+use crate::auth::{COOKIE, Caller, MaybeCaller};
 use crate::i18n::{Lang, t};
 use crate::service::{self, RequestInput};
 use crate::{AppError, AppState, catalog};
@@ -59,7 +59,9 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "linkage.html",
         "linkage_job.html",
         "help.html",
-        "confirm.html"
+        "confirm.html",
+        "account.html",
+        "admin_accounts.html"
     );
     // 1234567 → "1 234 567" in French (thin spaces, as in French
     // typography), "1,234,567" in English: the reader's locale.
@@ -322,7 +324,7 @@ fn page_help(name: &str, lang: Lang) -> Option<Value> {
     })
 }
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// The signed-in caller of a page; anonymous visitors are sent to sign in.
 pub struct PageCaller(pub Caller);
@@ -356,12 +358,12 @@ fn lang_of(headers: &HeaderMap, jar: &CookieJar, q: Option<&str>) -> Lang {
 }
 
 #[derive(Deserialize, Default)]
-struct LangQ {
-    lang: Option<String>,
+pub(crate) struct LangQ {
+    pub(crate) lang: Option<String>,
 }
 
 /// Common context of every page.
-struct Ctx {
+pub(crate) struct Ctx {
     lang: Lang,
     caller: Option<Caller>,
     jar: CookieJar,
@@ -369,7 +371,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn new(headers: &HeaderMap, jar: CookieJar, q: &LangQ, caller: Option<Caller>) -> Ctx {
+    pub(crate) fn new(
+        headers: &HeaderMap,
+        jar: CookieJar,
+        q: &LangQ,
+        caller: Option<Caller>,
+    ) -> Ctx {
         Ctx {
             lang: lang_of(headers, &jar, q.lang.as_deref()),
             caller,
@@ -378,7 +385,7 @@ impl Ctx {
         }
     }
 
-    fn render(self, st: &AppState, name: &str, extra: Value) -> PageResult {
+    pub(crate) fn render(self, st: &AppState, name: &str, extra: Value) -> PageResult {
         let user = self.caller.as_ref().map(|c| {
             context! {
                 username => c.user.username.clone(),
@@ -561,10 +568,16 @@ async fn login(
     State(st): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    ClientAddr(client): ClientAddr,
+    origin: crate::auth::Origin,
+    caller: crate::auth::MaybeCaller,
     Form(f): Form<LoginForm>,
 ) -> PageResult {
-    match crate::auth::sign_in(&st, &f.username, &f.password, client).await {
+    // A new session at every sign-in: the one this browser held (if any)
+    // ends, so that a session fixed before sign-in is never promoted.
+    if let Some(old) = caller.0 {
+        crate::auth::sign_out(&st, &old).await?;
+    }
+    match crate::auth::sign_in(&st, &f.username, &f.password, origin).await {
         Ok(s) => {
             let cookie = Cookie::build((COOKIE, s.token))
                 .path("/")
@@ -580,17 +593,17 @@ async fn login(
                 "login.html",
                 context! { error => e.message, username => f.username },
             )?;
-            *r.status_mut() = StatusCode::UNAUTHORIZED;
+            *r.status_mut() = e.status;
             Ok(r)
         }
     }
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: Option<String>,
     /// The "I confirm" box of an action that cannot be undone.
-    confirm: Option<String>,
+    pub(crate) confirm: Option<String>,
 }
 
 /// The request actions that cannot be undone: their forms carry a required
@@ -606,7 +619,7 @@ const CONFIRMED_ACTIONS: &[&str] = &[
 
 /// Refuses an irreversible action whose form came without its ticked
 /// "I confirm" box.
-fn confirmed(confirm: Option<&str>) -> Result<(), AppError> {
+pub(crate) fn confirmed(confirm: Option<&str>) -> Result<(), AppError> {
     match confirm {
         Some("yes" | "on") => Ok(()),
         _ => Err(AppError::unprocessable(

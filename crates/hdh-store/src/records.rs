@@ -22,11 +22,36 @@ pub struct User {
     /// Where notifications are e-mailed (empty: in-app inbox only).
     #[serde(skip)]
     pub email: String,
+    /// When the password was last set (`None`: at creation, before issue 11).
+    #[serde(skip)]
+    pub password_changed_at: Option<String>,
+    /// The version of the terms of use accepted, and when.
+    #[serde(skip)]
+    pub terms_version: Option<String>,
+    #[serde(skip)]
+    pub terms_accepted_at: Option<String>,
+    /// The last yearly review of the account and its roles.
+    #[serde(skip)]
+    pub reviewed_at: Option<String>,
+    /// Set while the account is suspended (no sign-in, no session).
+    #[serde(skip)]
+    pub suspended_at: Option<String>,
+    #[serde(skip)]
+    pub suspended_reason: Option<String>,
 }
 
 impl User {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
+
+    /// When the account was last reviewed (its creation if never).
+    pub fn review_due_from(&self) -> &str {
+        self.reviewed_at.as_deref().unwrap_or(&self.created_at)
     }
 }
 
@@ -41,6 +66,12 @@ fn user_from(row: &AnyRow) -> Result<User> {
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
         email: row.try_get("email")?,
+        password_changed_at: opt_str(row, "password_changed_at")?,
+        terms_version: opt_str(row, "terms_version")?,
+        terms_accepted_at: opt_str(row, "terms_accepted_at")?,
+        reviewed_at: opt_str(row, "reviewed_at")?,
+        suspended_at: opt_str(row, "suspended_at")?,
+        suspended_reason: opt_str(row, "suspended_reason")?,
     })
 }
 
@@ -109,16 +140,26 @@ impl Tx {
             password_hash: hash,
             created_at: created,
             email: String::new(),
+            password_changed_at: None,
+            terms_version: None,
+            terms_accepted_at: None,
+            reviewed_at: None,
+            suspended_at: None,
+            suspended_reason: None,
         })
     }
 
     pub async fn insert_session(&mut self, s: &SessionRecord) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)")
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, id, last_seen_at, client_addr, user_agent) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)")
             .bind(s.token_hash.clone())
             .bind(s.user_id.clone())
             .bind(s.csrf_token.clone())
             .bind(s.created_at.clone())
             .bind(s.expires_at.clone())
+            .bind(s.id.clone())
+            .bind(s.last_seen_at.clone())
+            .bind(s.client_addr.clone())
+            .bind(s.user_agent.clone())
             .execute(self.conn())
             .await?;
         Ok(())
@@ -140,6 +181,100 @@ impl Tx {
             .await?;
         Ok(())
     }
+
+    /// Ends one of a user's sessions by its public id; false if the user
+    /// has no such session.
+    pub async fn delete_user_session(&mut self, user_id: &str, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
+            .bind(user_id.to_string())
+            .bind(id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Ends every session of a user but `keep` (a token hash); returns how
+    /// many ended.
+    pub async fn delete_user_sessions(&mut self, user_id: &str, keep: Option<&str>) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id.to_string())
+            .bind(keep.unwrap_or("").to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Records a failed sign-in (the name only as its hash).
+    pub async fn insert_sign_in_failure(
+        &mut self,
+        name_hash: &str,
+        client_addr: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO sign_in_failures (name_hash, client_addr, at) VALUES ($1,$2,$3)")
+            .bind(name_hash.to_string())
+            .bind(client_addr.to_string())
+            .bind(now())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets an account's failures (after a successful sign-in) and those
+    /// older than `before`.
+    pub async fn clear_sign_in_failures(&mut self, name_hash: &str, before: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE name_hash = $1 OR at < $2")
+            .bind(name_hash.to_string())
+            .bind(before.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a user's password (already checked against the policy).
+    pub async fn set_password(&mut self, user_id: &str, password: &str) -> Result<()> {
+        let hash = hash_password(password)?;
+        sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records that a user accepted a version of the terms of use.
+    pub async fn accept_terms(&mut self, user_id: &str, version: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET terms_version = $1, terms_accepted_at = $2 WHERE id = $3")
+            .bind(version.to_string())
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Records the yearly review of an account (and lifts a suspension for
+    /// an overdue review).
+    pub async fn review_user(&mut self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET reviewed_at = $1, suspended_at = NULL, suspended_reason = NULL WHERE id = $2")
+            .bind(now())
+            .bind(user_id.to_string())
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Suspends an account and ends its sessions.
+    pub async fn suspend_user(&mut self, user_id: &str, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET suspended_at = $1, suspended_reason = $2 WHERE id = $3 AND suspended_at IS NULL")
+            .bind(now())
+            .bind(reason.to_string())
+            .bind(user_id.to_string())
+            .execute(self.conn())
+            .await?;
+        self.delete_user_sessions(user_id, None).await?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +285,25 @@ pub struct SessionRecord {
     pub csrf_token: String,
     pub created_at: String,
     pub expires_at: String,
+    /// A public handle (shown in the holder's list of sessions).
+    pub id: String,
+    pub last_seen_at: String,
+    pub client_addr: String,
+    pub user_agent: String,
+}
+
+fn session_from(row: &AnyRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        token_hash: row.try_get("token_hash")?,
+        user_id: row.try_get("user_id")?,
+        csrf_token: row.try_get("csrf_token")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        id: row.try_get("id")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        client_addr: row.try_get("client_addr")?,
+        user_agent: row.try_get("user_agent")?,
+    })
 }
 
 impl Store {
@@ -184,17 +338,78 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let rec = SessionRecord {
-            token_hash: row.try_get("token_hash")?,
-            user_id: row.try_get("user_id")?,
-            csrf_token: row.try_get("csrf_token")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-        };
+        let rec = session_from(&row)?;
         let Some(user) = self.user(&rec.user_id).await? else {
             return Ok(None);
         };
         Ok(Some((rec, user)))
+    }
+
+    /// A user's live sessions, the most recently used first.
+    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, created_at DESC",
+        )
+        .bind(user_id.to_string())
+        .bind(now())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(session_from).collect()
+    }
+
+    /// Marks a session used now (at most once a minute per session: the
+    /// caller compares with its `last_seen_at`).
+    pub async fn touch_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(now())
+            .bind(token_hash.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Failed sign-ins since `since`: for a name (as its hash), and from an
+    /// address.
+    pub async fn sign_in_failures(
+        &self,
+        name_hash: &str,
+        client_addr: &str,
+        since: &str,
+    ) -> Result<(i64, i64)> {
+        let by_name: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE name_hash = $1 AND at >= $2",
+        )
+        .bind(name_hash.to_string())
+        .bind(since.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        let by_addr: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE client_addr = $1 AND at >= $2",
+        )
+        .bind(client_addr.to_string())
+        .bind(since.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((by_name, by_addr))
+    }
+
+    /// The earliest failure counted since `since` (for a name or an
+    /// address): the lock lifts a window after it.
+    pub async fn first_sign_in_failure(
+        &self,
+        name_hash: &str,
+        client_addr: &str,
+        since: &str,
+    ) -> Result<Option<String>> {
+        let at: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(at) FROM sign_in_failures WHERE (name_hash = $1 OR client_addr = $2) AND at >= $3",
+        )
+        .bind(name_hash.to_string())
+        .bind(client_addr.to_string())
+        .bind(since.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at)
     }
 }
 

@@ -31,6 +31,76 @@ pub(crate) struct StoreArgs {
     database_url: Option<String>,
 }
 
+/// Sessions, sign-in protection and the yearly review of accounts.
+#[derive(clap::Args)]
+struct AccountArgs {
+    /// A session unused this many minutes ends.
+    #[arg(long, env = "HDH_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: i64,
+    /// A session ends at the latest this many hours after sign-in.
+    #[arg(long, env = "HDH_SESSION_HOURS", default_value_t = 12)]
+    session_hours: i64,
+    /// Failed sign-ins for one account name before it is locked for the
+    /// window.
+    #[arg(
+        long,
+        env = "HDH_SIGN_IN_MAX_FAILURES_PER_ACCOUNT",
+        default_value_t = 5
+    )]
+    sign_in_max_failures_per_account: i64,
+    /// Failed sign-ins from one address before it is locked for the window.
+    #[arg(
+        long,
+        env = "HDH_SIGN_IN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 30
+    )]
+    sign_in_max_failures_per_address: i64,
+    /// The window over which failed sign-ins are counted, in minutes.
+    #[arg(long, env = "HDH_SIGN_IN_WINDOW_MINUTES", default_value_t = 15)]
+    sign_in_window_minutes: i64,
+    /// Accounts are reviewed at least this often (days)...
+    #[arg(long, env = "HDH_REVIEW_EVERY_DAYS", default_value_t = 365)]
+    review_every_days: i64,
+    /// ...and suspended this many days after their review fell due.
+    #[arg(long, env = "HDH_REVIEW_GRACE_DAYS", default_value_t = 30)]
+    review_grace_days: i64,
+}
+
+impl AccountArgs {
+    fn apply(&self, cfg: &mut hdh_server::Config) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("--session-idle-minutes", self.session_idle_minutes),
+            ("--session-hours", self.session_hours),
+            (
+                "--sign-in-max-failures-per-account",
+                self.sign_in_max_failures_per_account,
+            ),
+            (
+                "--sign-in-max-failures-per-address",
+                self.sign_in_max_failures_per_address,
+            ),
+            ("--sign-in-window-minutes", self.sign_in_window_minutes),
+            ("--review-every-days", self.review_every_days),
+        ] {
+            if v < 1 {
+                bail!("{name}: at least 1");
+            }
+        }
+        if self.review_grace_days < 0 {
+            bail!("--review-grace-days: 0 or more");
+        }
+        cfg.session_hours = self.session_hours;
+        let a = &mut cfg.accounts;
+        a.session_idle_minutes = self.session_idle_minutes;
+        a.max_failures_per_account = self.sign_in_max_failures_per_account;
+        a.max_failures_per_address = self.sign_in_max_failures_per_address;
+        a.sign_in_window_minutes = self.sign_in_window_minutes;
+        a.review_every_days = self.review_every_days;
+        a.review_grace_days = self.review_grace_days;
+        Ok(())
+    }
+}
+
 /// The desk's working-day calendar and the delays of its review steps.
 #[derive(clap::Args)]
 struct DeskArgs {
@@ -261,6 +331,8 @@ enum Command {
         #[arg(long, env = "HDH_SECURE_COOKIES")]
         secure_cookies: bool,
         #[command(flatten)]
+        accounts: AccountArgs,
+        #[command(flatten)]
         desk: DeskArgs,
         #[command(flatten)]
         workspace: WorkspaceArgs,
@@ -478,6 +550,7 @@ async fn run(cli: Cli) -> Result<()> {
             release_reviews,
             audit,
             secure_cookies,
+            accounts,
             desk,
             workspace,
         } => {
@@ -497,6 +570,7 @@ async fn run(cli: Cli) -> Result<()> {
             cfg.release_reviews_required = release_reviews;
             audit.apply(&mut cfg)?;
             cfg.secure_cookies = secure_cookies;
+            accounts.apply(&mut cfg)?;
             desk.apply(&mut cfg)?;
             // The Flight SQL endpoint, when asked for, on its own port.
             let flight = match &workspace.flight_listen {
@@ -581,9 +655,12 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("--roles: give at least one role");
             }
             let password = read_password(true)?;
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
+            hdh_server::password::check(
+                &password,
+                &username,
+                hdh_server::config::AccountPolicy::default().min_password_chars,
+            )
+            .map_err(|e| anyhow::anyhow!("password: {e}"))?;
             let state = AppState::open(config(&store)).await?;
             let u = hdh_server::seed::add_user(
                 &state,

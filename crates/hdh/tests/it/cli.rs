@@ -147,6 +147,34 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
     );
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    // The password policy: a common password, or a short one, is refused
+    // with the reason, and no account is created.
+    for (password, why) in [
+        (&b"1qaz2wsx3edc\n"[..], "most common passwords"),
+        (&b"short-one\n"[..], "at least 12 characters"),
+    ] {
+        let weak = run_with_stdin(
+            &[
+                "user",
+                "add",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--username",
+                "dr.weak",
+                "--roles",
+                "researcher",
+            ],
+            password,
+        );
+        assert!(!weak.status.success());
+        let err = String::from_utf8_lossy(&weak.stderr);
+        assert!(err.contains("password: ") && err.contains(why), "{err}");
+    }
+    let list = hdh()
+        .args(["user", "list", "--data-dir", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("dr.weak"));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! in-process on a random port, against SQLite and against PostgreSQL.
 //! One test binary (linking DataFusion is expensive), modules by topic.
 
+mod accounts;
 mod alerts;
 mod audit_chain;
 mod catalog;

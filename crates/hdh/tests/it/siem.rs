@@ -167,13 +167,16 @@ window_s = 3600
         .iter()
         .map(|r| r.as_str().unwrap())
         .collect();
-    assert_eq!(
-        responses,
-        vec![
-            "suspend_tokens: 1 token(s) of researcher revoked".to_string(),
-            format!("lock_workspace: project {project} locked")
-        ],
+    assert_eq!(responses.len(), 2, "{alert}");
+    assert!(
+        responses[0].starts_with("suspend_tokens: 1 token(s) of researcher revoked, ")
+            && responses[0].ends_with(" session(s) ended")
+            && !responses[0].contains(", 0 session"),
         "{alert}"
+    );
+    assert_eq!(
+        responses[1],
+        format!("lock_workspace: project {project} locked")
     );
 
     // The security officer's page says what the hub did.
@@ -184,7 +187,13 @@ window_s = 3600
         "{page}"
     );
 
-    // The workspace is locked; the token is revoked.
+    // The researcher's sessions ended; signed in again, the workspace is
+    // locked and the token revoked.
+    assert_eq!(
+        hub.get(Some(&researcher), "/api/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let researcher = hub.login("researcher").await;
     let r = hub
         .query(&researcher, &project, "SELECT count(*) FROM IR_BEN_R")
         .await;

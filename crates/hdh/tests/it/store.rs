@@ -65,6 +65,10 @@ async fn suite(db: Db) {
         csrf_token: "c".into(),
         created_at: hdh_store::now(),
         expires_at: expires.into(),
+        id: format!("s-{hash}"),
+        last_seen_at: hdh_store::now(),
+        client_addr: "127.0.0.1".into(),
+        user_agent: "test".into(),
     };
     let mut tx = store.begin().await.unwrap();
     tx.insert_session(&session("live", "2999-01-01T00:00:00Z"))
