@@ -234,14 +234,24 @@ pub async fn api_password(
 
 // ------------------------------------------------------------ yearly review
 
-/// When an account's review falls due, and whether it is past its grace.
-fn review_state(st: &AppState, u: &hdh_store::User, now: chrono::DateTime<chrono::Utc>) -> Value {
+/// When an account's yearly review falls due, and when it is suspended if
+/// still not reviewed (due + grace).
+fn review_dates(
+    st: &AppState,
+    u: &hdh_store::User,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
     let policy = &st.config.accounts;
     let from = chrono::DateTime::parse_from_rfc3339(u.review_due_from())
         .map(|t| t.with_timezone(&chrono::Utc))
         .unwrap_or(now);
     let due = from + chrono::Duration::days(policy.review_every_days);
-    let suspend_at = due + chrono::Duration::days(policy.review_grace_days);
+    (due, due + chrono::Duration::days(policy.review_grace_days))
+}
+
+/// An account as the administrator's list shows it.
+fn review_state(st: &AppState, u: &hdh_store::User, now: chrono::DateTime<chrono::Utc>) -> Value {
+    let (due, suspend_at) = review_dates(st, u, now);
     json!({
         "id": u.id,
         "username": u.username,
@@ -347,13 +357,8 @@ pub async fn suspend_overdue(st: &AppState) -> Result<Vec<String>, AppError> {
     let now = chrono::Utc::now();
     let mut done = Vec::new();
     for u in st.store.users().await? {
-        let state = review_state(st, &u, now);
-        let past = state["suspension_at"].as_str().is_some_and(|at| {
-            at <= now
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                .as_str()
-        });
-        if !past || u.is_suspended() {
+        let (due, suspend_at) = review_dates(st, &u, now);
+        if now < suspend_at || u.is_suspended() {
             continue;
         }
         let mut tx = st.store.begin().await?;
@@ -365,7 +370,7 @@ pub async fn suspend_overdue(st: &AppState) -> Result<Vec<String>, AppError> {
         ev.details = json!({
             "username": u.username,
             "reason": "yearly review overdue",
-            "review_due_at": state["review_due_at"],
+            "review_due_at": due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
         tx.audit(&ev).await?;
         tx.commit().await?;
