@@ -67,6 +67,7 @@ let baseURL;
 let browser;
 const contexts = [];
 const serverErrors = []; // every 5xx response any page got
+const cspViolations = []; // every Content-Security-Policy refusal the browser reported
 // Every HTML page a context loaded by GET: context → set of paths with query.
 const visited = new Map();
 
@@ -147,18 +148,41 @@ async function newPage(options = {}) {
       visited.get(context).add(u.pathname + u.search);
     }
   });
+  // The hub's CSP allows no inline script or style: anything the pages
+  // (or their scripts) try inline is refused and reported on the console.
+  context.on('console', (msg) => {
+    if (msg.type() === 'error' && msg.text().includes('Content Security Policy')) {
+      cspViolations.push(`${msg.location().url}: ${msg.text().slice(0, 200)}`);
+    }
+  });
   visited.set(context, new Set());
   contexts.push(context);
   return context.newPage();
 }
 
-/** A fresh browser context signed in as `username`, on the home page. */
+let termsShown = false;
+
+/** A fresh browser context signed in as `username`, on the home page (its
+ * terms of use accepted at its first sign-in). */
 async function signIn(username, options = {}) {
   const page = await newPage(options);
   await page.goto(`/login?lang=${LANG}`);
   await page.fill('#username', username);
   await page.fill('#password', PASSWORD);
-  await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.click('main form button[type=submit]')]);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/' || u.pathname === '/terms'),
+    page.click('main form button[type=submit]'),
+  ]);
+  if (new URL(page.url()).pathname === '/terms') {
+    // First sign-in: the terms of use, read and accepted before anything else.
+    await page.locator('#terms-text h2').first().waitFor();
+    if (!termsShown) {
+      termsShown = true;
+      await shot(page, '0-terms-of-use');
+    }
+    await page.check('#terms-accept');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.click('#terms-form button[type=submit]')]);
+  }
   // The header shows the sign-out button of a signed-in user.
   await page.locator('header form[action="/logout"] button').waitFor();
   return page;
@@ -1063,7 +1087,18 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await page.keyboard.type('researcher');
     await tabTo(page, '#password');
     await page.keyboard.type(PASSWORD);
-    await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.keyboard.press('Enter')]);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === '/' || u.pathname === '/terms'),
+      page.keyboard.press('Enter'),
+    ]);
+    if (new URL(page.url()).pathname === '/terms') {
+      // The terms of use (when this step runs before the researcher's first
+      // sign-in): ticked and accepted with the keyboard too.
+      await tabTo(page, '#terms-accept');
+      await page.keyboard.press('Space');
+      await tabTo(page, '#terms-form button[type=submit]');
+      await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.keyboard.press('Enter')]);
+    }
     await tabTo(page, 'main a[href="/requests/new"]');
     await Promise.all([page.waitForURL('**/requests/new'), page.keyboard.press('Enter')]);
     const type = async (selector, text) => {
@@ -1157,7 +1192,8 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.deepEqual(missing, [], 'keys without a translation (the hub\'s log)');
   }, { chain: false });
 
-  step('9. no page answered with a server error', async () => {
+  step('9. no page answered with a server error, nor broke its security policy', async () => {
     assert.deepEqual(serverErrors, [], 'responses with a 5xx status');
+    assert.deepEqual(cspViolations, [], 'inline styles or scripts refused by the CSP');
   }, { chain: false });
 });

@@ -59,6 +59,9 @@ def call(base, method, path, token=None, body=None):
 
 def login(base, user):
     _, body = call(base, "POST", "/api/login", body={"username": user, "password": PASSWORD})
+    if not body["terms"]["accepted"]:
+        # The terms of use, accepted at the first sign-in as a person would.
+        call(base, "POST", "/api/me/terms", token=body["token"], body={"version": body["terms"]["version"]})
     return body["token"]
 
 

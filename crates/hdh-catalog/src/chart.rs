@@ -561,7 +561,9 @@ mod tests {
     fn bar_chart_shows_labels_and_counts() {
         let svg = bar_chart_svg(&top_values(), "Département", "< 10");
         assert_xml(&svg);
-        assert!(svg.contains("viewBox=\"") && svg.contains("width=\"100%\""));
+        assert!(
+            svg.contains("viewBox=\"") && svg.contains(" width=\"") && !svg.contains(" style=")
+        );
         assert!(svg.contains("role=\"img\"") && svg.contains(">Département</title>"));
         assert!(svg.contains(">75 - Paris</text>"));
         assert!(svg.contains(">1\u{2009}234\u{2009}567</text>"));

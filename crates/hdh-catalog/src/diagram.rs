@@ -133,7 +133,7 @@ pub(crate) fn svg_open(
     let _ = write!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{class}\" viewBox=\"{} {} {} {}\" \
-         width=\"100%\" style=\"max-width:{}px\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
+         width=\"{}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" \
          fill=\"currentColor\">",
         num(x),
         num(y),
@@ -1674,7 +1674,8 @@ pub(crate) mod tests {
         let svg = render_svg(&demo(), "SNDS (extrait)");
         assert_xml(&svg);
         assert!(svg.contains("viewBox=\""));
-        assert!(svg.contains("width=\"100%\""));
+        // Its natural width (the pages' style sheet lets it shrink).
+        assert!(svg.contains(" width=\"") && !svg.contains(" style="));
         // Its tables are links: a group, not an image (axe: nested-interactive).
         assert!(svg.contains("role=\"group\"") && !svg.contains("role=\"img\""));
         assert!(svg.contains("<title id=") && svg.contains("<desc id="));

@@ -74,6 +74,8 @@ async fn render(st: &AppState, ctx: Ctx, c: &Caller, extra: minijinja::Value) ->
                 created_at => c.user.created_at.clone(),
                 password_changed_at => c.user.password_changed_at.clone(),
                 reviewed_at => c.user.reviewed_at.clone(),
+                terms_version => c.user.terms_version.clone(),
+                terms_accepted_at => c.user.terms_accepted_at.clone(),
             },
             sessions => list,
             idle_minutes => policy.session_idle_minutes,

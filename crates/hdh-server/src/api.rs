@@ -54,13 +54,14 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::linkage::routes())
         .merge(crate::registry::routes())
         .merge(crate::account::routes())
+        .merge(crate::terms::routes())
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hdh — health data hub API", description = "Every action of the hub's pages, as JSON. Authenticate with POST /api/login and send `Authorization: Bearer <token>`."),
-    paths(login, logout, me, crate::account::api_sessions, crate::account::api_end, crate::account::api_end_all, crate::account::api_password, crate::account::api_accounts, crate::account::api_review, crate::account::api_suspend, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, crate::workspace_api::extraction, crate::workspace_api::refresh, crate::workspace_api::schema, crate::workspace_api::queries, crate::workspace_api::cancel, crate::workspace_api::tokens, crate::workspace_api::create_token, crate::workspace_api::revoke_token, crate::workspace_api::oppositions, crate::workspace_api::add_opposition, crate::output_api::project_releases, crate::output_api::create_release, crate::output_api::releases, crate::output_api::release, crate::output_api::add_file, crate::output_api::remove_file, crate::output_api::download, crate::output_api::preview, crate::output_api::submit, crate::output_api::review, crate::output_api::release_now, crate::output_api::reject, crate::output_api::withdraw, crate::alerts::api_list, crate::alerts::api_act, crate::linkage::api_list, crate::linkage::api_create, crate::linkage::api_get, crate::linkage::api_label, crate::linkage::api_publish, audit),
-    components(schemas(crate::account::SuspendInput, crate::account::EndAllInput, crate::account::PasswordInput, crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, crate::output_api::ReleaseInput, crate::output_api::ReviewInput, crate::output_api::RejectInput, crate::output::FileInput, crate::output::TableInput, crate::output::FileDecisionInput, crate::alerts::AlertActionInput, crate::linkage::LinkageInput, crate::linkage::LinkageSide, crate::linkage::LabelInput, ErrorBody)),
+    paths(login, logout, me, crate::terms::api_terms, crate::terms::api_accept, crate::account::api_sessions, crate::account::api_end, crate::account::api_end_all, crate::account::api_password, crate::account::api_accounts, crate::account::api_review, crate::account::api_suspend, datasets, dataset, deliver, crate::delivery_api::register_key, crate::delivery_api::create_upload, crate::delivery_api::upload, crate::delivery_api::put_chunk, crate::delivery_api::complete, crate::delivery_api::ingestion, crate::delivery_api::retry, crate::delivery_api::dataset_ingestions, crate::delivery_api::quality, search, catalogue_dataset, catalogue_table, catalogue_variable, catalogue_diagram, catalogue_nomenclatures, catalogue_nomenclature, list_requests, create_request, get_request, act, crate::desk_api::save_draft, crate::desk_api::amend, crate::desk_api::list_attachments, crate::desk_api::upload_attachment, crate::desk_api::download_attachment, crate::desk_api::delete_attachment, crate::desk_api::reviewers, crate::desk_api::assign, crate::desk_api::declare, crate::desk_api::comments, crate::desk_api::comment, crate::desk_api::inbox, crate::desk_api::read, crate::desk::queue, crate::desk::statistics_json, crate::registry::registry_json, crate::registry::registry_csv, crate::registry::registry_atom, my_projects, project, query, crate::workspace_api::extraction, crate::workspace_api::refresh, crate::workspace_api::schema, crate::workspace_api::queries, crate::workspace_api::cancel, crate::workspace_api::tokens, crate::workspace_api::create_token, crate::workspace_api::revoke_token, crate::workspace_api::oppositions, crate::workspace_api::add_opposition, crate::output_api::project_releases, crate::output_api::create_release, crate::output_api::releases, crate::output_api::release, crate::output_api::add_file, crate::output_api::remove_file, crate::output_api::download, crate::output_api::preview, crate::output_api::submit, crate::output_api::review, crate::output_api::release_now, crate::output_api::reject, crate::output_api::withdraw, crate::alerts::api_list, crate::alerts::api_act, crate::linkage::api_list, crate::linkage::api_create, crate::linkage::api_get, crate::linkage::api_label, crate::linkage::api_publish, audit),
+    components(schemas(crate::terms::AcceptInput, crate::account::SuspendInput, crate::account::EndAllInput, crate::account::PasswordInput, crate::delivery_api::ProducerKeyInput, crate::ingestion::CreateUpload, crate::ingestion::UploadFileInput, crate::ingestion::UploadStatus, crate::ingestion::FileStatus, crate::ingestion::IngestionStatus, crate::ingestion::Progress, LoginInput, RequestInput, ScopeItemDoc, ActionInput, ActionName, QueryInput, crate::output_api::ReleaseInput, crate::output_api::ReviewInput, crate::output_api::RejectInput, crate::output::FileInput, crate::output::TableInput, crate::output::FileDecisionInput, crate::alerts::AlertActionInput, crate::linkage::LinkageInput, crate::linkage::LinkageSide, crate::linkage::LabelInput, ErrorBody)),
     modifiers(&BearerAuth, &CommonErrors)
 )]
 pub struct ApiDoc;
@@ -77,7 +78,7 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Adds to every operation the error answers the API gives for it: 401 where
+/// Adds to every operation the error answers the API gives for it: 401 (and 403) where
 /// a bearer token is needed, 400/415/422 where a body is parsed, 404 where the
 /// path names an object. They all carry the same JSON error envelope.
 struct CommonErrors;
@@ -116,6 +117,10 @@ impl utoipa::Modify for CommonErrors {
                 };
                 if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     add("401", "no valid bearer token");
+                    add(
+                        "403",
+                        "the caller may not do this, or has not accepted the terms of use yet (terms_not_accepted)",
+                    );
                 }
                 if let Some(body) = &op.request_body {
                     add("400", "the body cannot be read");
@@ -229,7 +234,12 @@ async fn login(
     ApiJson(i): ApiJson<LoginInput>,
 ) -> Result<Json<Value>, AppError> {
     let s = crate::auth::sign_in(&st, &i.username, &i.password, origin).await?;
-    Ok(Json(json!({ "token": s.token, "user": s.user })))
+    let terms = &st.config.terms;
+    Ok(Json(json!({
+        "token": s.token,
+        "user": s.user,
+        "terms": { "version": terms.version, "accepted": terms.accepted_by(&s.user) },
+    })))
 }
 
 /// Ends the session of the token used.

@@ -64,7 +64,7 @@ impl Caller {
     }
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -78,7 +78,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn random_token(bytes: usize) -> String {
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut b);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -172,6 +172,12 @@ impl FromRequestParts<AppState> for Caller {
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok());
             caller.check_csrf(sent)?;
+        }
+        // Nothing but the terms (and signing out) before they are accepted.
+        if !state.config.terms.accepted_by(&caller.user)
+            && !crate::terms::allowed_before_acceptance(parts.uri.path())
+        {
+            return Err(crate::terms::not_accepted());
         }
         Ok(caller)
     }

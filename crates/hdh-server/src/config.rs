@@ -41,6 +41,8 @@ pub struct Config {
     /// Sign-in and account rules (idle sessions, brute force, passwords,
     /// terms of use, yearly review).
     pub accounts: AccountPolicy,
+    /// The terms of use every account accepts before its first use.
+    pub terms: crate::terms::Terms,
     /// The hub's public base URL (`https://hub.example`), used in the RDF
     /// export's identifiers; by default derived from the request's Host.
     pub public_url: Option<String>,
@@ -176,6 +178,7 @@ impl Config {
             secure_cookies: false,
             session_hours: 12,
             accounts: AccountPolicy::default(),
+            terms: crate::terms::Terms::builtin(),
             public_url: None,
             calendar: hdh_desk::Calendar::france(),
             deadlines: hdh_desk::Deadlines::default(),

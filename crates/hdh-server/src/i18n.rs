@@ -536,6 +536,35 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Last review of the account",
     ),
     ("account.never", "jamais", "never"),
+    ("account.terms", "Conditions d'utilisation", "Terms of use"),
+    ("terms.title", "Conditions d'utilisation", "Terms of use"),
+    (
+        "terms.required",
+        "Avant d'utiliser le hub, lisez ses conditions d'utilisation et acceptez-les.",
+        "Before using the hub, read its terms of use and accept them.",
+    ),
+    (
+        "terms.changed",
+        "Les conditions d'utilisation ont changé depuis que vous les avez acceptées : lisez-les et acceptez-les à nouveau pour continuer.",
+        "The terms of use changed since you accepted them: read them and accept them again to go on.",
+    ),
+    ("terms.version", "Version", "Version"),
+    (
+        "terms.accept_label",
+        "J'ai lu les conditions d'utilisation et je les accepte",
+        "I have read and accept the terms of use",
+    ),
+    ("terms.accept", "Accepter et continuer", "Accept and go on"),
+    (
+        "terms.decline",
+        "Refuser et se déconnecter",
+        "Decline and sign out",
+    ),
+    (
+        "terms.accepted_on",
+        "Vous avez accepté ces conditions le",
+        "You accepted these terms on",
+    ),
     ("account.sessions", "Sessions ouvertes", "Open sessions"),
     (
         "account.sessions_help",

@@ -32,6 +32,7 @@ pub mod secret_file;
 pub mod seed;
 pub mod service;
 pub mod siem;
+pub mod terms;
 pub mod tokens;
 pub mod workspace_api;
 
@@ -144,7 +145,7 @@ fn security_headers(router: Router, https: bool) -> Router {
     let headers: [(HeaderName, &'static str); 5] = [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -189,6 +190,7 @@ fn static_file(path: &str) -> axum::response::Response {
             include_str!("../static/vendor/codemirror/sql.js"),
             "text/javascript; charset=utf-8",
         ),
+        "hdh.css" => (include_str!("../static/hdh.css"), "text/css; charset=utf-8"),
         "vendor/codemirror/codemirror.css" => (
             include_str!("../static/vendor/codemirror/codemirror.css"),
             "text/css; charset=utf-8",

@@ -24,6 +24,12 @@ pub const PAGE_HELP: &[(&str, &str, &str, &str)] = &[
         "Your account: your roles, your open sessions (browser, address, last use) and your password. End a session you do not recognise, or all of them at once; changing your password ends your other sessions. An unused session ends by itself.",
     ),
     (
+        "terms",
+        "",
+        "Les conditions d'utilisation du hub, que chaque titulaire d'un compte accepte avant sa première utilisation puis à chaque modification : usage personnel du compte, données utilisées seulement dans le projet autorisé, seuls des résultats agrégés vérifiés sortent, tout est tracé. Tant qu'elles ne sont pas acceptées, le compte ne peut rien faire d'autre que les lire ou se déconnecter.",
+        "The hub's terms of use, which every account holder accepts before their first use and again at each change: the account is personal, data are used only in the authorised project, only checked aggregate results leave, everything is traced. Until they are accepted, the account can do nothing but read them or sign out.",
+    ),
+    (
         "admin_accounts",
         "admin",
         "La revue annuelle des comptes : chaque compte, ses rôles, sa dernière revue et sa date d'échéance ; les comptes en retard sont en tête. Vérifiez que la personne et ses rôles sont toujours justifiés, puis « Marquer comme revu » ; sinon suspendez le compte avec un motif. Un compte en retard au-delà du délai de grâce est suspendu automatiquement.",

@@ -61,7 +61,8 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
         "help.html",
         "confirm.html",
         "account.html",
-        "admin_accounts.html"
+        "admin_accounts.html",
+        "terms.html"
     );
     // 1234567 → "1 234 567" in French (thin spaces, as in French
     // typography), "1,234,567" in English: the reader's locale.
@@ -243,6 +244,9 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if self.0.status == StatusCode::UNAUTHORIZED && self.0.code == "unauthenticated" {
             return Redirect::to("/login").into_response();
+        }
+        if self.0.code == "terms_not_accepted" {
+            return Redirect::to("/terms").into_response();
         }
         let e = self.0.public();
         let mut r = (e.status, Html(e.message.clone())).into_response();
@@ -431,6 +435,10 @@ impl Ctx {
         Ok((jar, Html(html)).into_response())
     }
 
+    pub(crate) fn lang(&self) -> Lang {
+        self.lang
+    }
+
     fn caller(&self) -> Result<&Caller, PageError> {
         self.caller
             .as_ref()
@@ -549,19 +557,51 @@ async fn help(
     Ctx::new(&headers, jar, &q, c).render(&st, "help.html", context! { roles => roles })
 }
 
+/// The cookie that ties the sign-in form to the browser that loaded it.
+const SIGN_IN_COOKIE: &str = "hdh_signin";
+
+/// The sign-in form, with a token that its POST must bring back in a field
+/// and in the `hdh_signin` cookie (`SameSite=Strict`): another site cannot
+/// post it, so nobody can sign a visitor in to an account of their choosing
+/// (login CSRF).
+fn login_form(
+    st: &AppState,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    q: &LangQ,
+    extra: Value,
+) -> PageResult {
+    let token = crate::auth::random_token(24);
+    let jar = jar.add(
+        Cookie::build((SIGN_IN_COOKIE, token.clone()))
+            .path("/login")
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(st.config.secure_cookies)
+            .build(),
+    );
+    Ctx::new(headers, jar, q, None).render(
+        st,
+        "login.html",
+        context! { signin_token => token, ..extra },
+    )
+}
+
 async fn login_page(
     State(st): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
     Query(q): Query<LangQ>,
 ) -> PageResult {
-    Ctx::new(&headers, jar, &q, None).render(&st, "login.html", context! {})
+    login_form(&st, &headers, jar, &q, context! {})
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     username: String,
     password: String,
+    /// The form's token (see [`login_form`]).
+    signin_token: Option<String>,
 }
 
 async fn login(
@@ -572,6 +612,36 @@ async fn login(
     caller: crate::auth::MaybeCaller,
     Form(f): Form<LoginForm>,
 ) -> PageResult {
+    let expected = jar.get(SIGN_IN_COOKIE).map(|c| c.value().to_string());
+    let genuine = matches!(
+        (&expected, &f.signin_token),
+        (Some(a), Some(b)) if crate::auth::constant_eq(a.as_bytes(), b.as_bytes())
+    );
+    if !genuine {
+        // Posted from elsewhere than this hub's form (or a form too old):
+        // nothing is tried, and the visitor gets a fresh form.
+        let mut ev = hdh_model::AuditEvent::new("auth.sign_in", "session");
+        ev.actor_name = Some(f.username.chars().take(64).collect());
+        ev.client_addr = origin.addr.clone();
+        ev.details = serde_json::json!({ "reason": "sign-in form without its token (login CSRF, or an expired form)" });
+        st.store
+            .audit(&ev.outcome(hdh_model::Outcome::Denied))
+            .await
+            .map_err(AppError::from)?;
+        let mut r = login_form(
+            &st,
+            &headers,
+            jar,
+            &LangQ::default(),
+            context! {
+                error => "this sign-in form has expired or was not sent from this hub: sign in again here",
+                username => f.username,
+            },
+        )?;
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(r);
+    }
+    let jar = jar.remove(Cookie::build(SIGN_IN_COOKIE).path("/login").build());
     // A new session at every sign-in: the one this browser held (if any)
     // ends, so that a session fixed before sign-in is never promoted.
     if let Some(old) = caller.0 {
@@ -585,12 +655,20 @@ async fn login(
                 .same_site(SameSite::Strict)
                 .secure(st.config.secure_cookies)
                 .build();
-            Ok((jar.add(cookie), Redirect::to("/")).into_response())
+            // The terms of use first, when not accepted yet.
+            let next = if st.config.terms.accepted_by(&s.user) {
+                "/"
+            } else {
+                "/terms"
+            };
+            Ok((jar.add(cookie), Redirect::to(next)).into_response())
         }
         Err(e) => {
-            let mut r = Ctx::new(&headers, jar, &LangQ::default(), None).render(
+            let mut r = login_form(
                 &st,
-                "login.html",
+                &headers,
+                jar,
+                &LangQ::default(),
                 context! { error => e.message, username => f.username },
             )?;
             *r.status_mut() = e.status;
@@ -3228,6 +3306,38 @@ async fn ingestion_page(
 
 #[cfg(test)]
 mod lang_tests {
+    /// The CSP allows no inline style or script: no template may carry one
+    /// (the browser walk also fails on any CSP report).
+    #[test]
+    fn no_template_has_inline_style_or_script() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for bad in [
+                "<style",
+                " style=",
+                " onclick=",
+                " onload=",
+                " onsubmit=",
+                " onchange=",
+            ] {
+                assert!(!text.contains(bad), "{}: {bad}", path.display());
+            }
+            for (i, _) in text.match_indices("<script") {
+                assert!(
+                    text[i..].starts_with("<script src=")
+                        || text[i..].starts_with("<script type=\"application/json\""),
+                    "{}: inline script",
+                    path.display()
+                );
+            }
+            n += 1;
+        }
+        assert!(n > 30);
+    }
+
     #[test]
     fn language_links_keep_the_other_parameters() {
         assert_eq!(

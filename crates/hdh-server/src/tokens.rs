@@ -151,6 +151,28 @@ pub async fn authenticate(
             "the token's account no longer exists",
         ));
     };
+    if user.is_suspended() {
+        state
+            .store
+            .audit(&refuse("account suspended", Some(&t)))
+            .await?;
+        return Err(AppError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the token's account is suspended",
+        ));
+    }
+    if !state.config.terms.accepted_by(&user) {
+        state
+            .store
+            .audit(&refuse("terms of use not accepted", Some(&t)))
+            .await?;
+        return Err(AppError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "the terms of use changed: accept them on the hub's /terms page, then use this token again",
+        ));
+    }
     let _ = state.store.touch_token(&t.id, &now()).await;
     Ok((
         t,

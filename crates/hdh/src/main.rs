@@ -64,6 +64,14 @@ struct AccountArgs {
     /// ...and suspended this many days after their review fell due.
     #[arg(long, env = "HDH_REVIEW_GRACE_DAYS", default_value_t = 30)]
     review_grace_days: i64,
+    /// The hub's own terms of use (UTF-8 text: paragraphs, `#`/`##` headings,
+    /// `- ` items) instead of the ones shipped; every account accepts them
+    /// again whenever their text changes.
+    #[arg(long, env = "HDH_TERMS_FILE")]
+    terms_file: Option<PathBuf>,
+    /// Their French version (default: the same text in both languages).
+    #[arg(long, env = "HDH_TERMS_FILE_FR", requires = "terms_file")]
+    terms_file_fr: Option<PathBuf>,
 }
 
 impl AccountArgs {
@@ -97,6 +105,10 @@ impl AccountArgs {
         a.sign_in_window_minutes = self.sign_in_window_minutes;
         a.review_every_days = self.review_every_days;
         a.review_grace_days = self.review_grace_days;
+        if let Some(path) = &self.terms_file {
+            cfg.terms = hdh_server::terms::Terms::from_files(path, self.terms_file_fr.as_deref())
+                .map_err(|e| anyhow::anyhow!("--terms-file: {}", e.message))?;
+        }
         Ok(())
     }
 }
@@ -314,6 +326,10 @@ enum Command {
         /// Persons in the demo dataset.
         #[arg(long, default_value_t = 10_000)]
         demo_persons: u64,
+        /// Allow `--demo` on an address other than loopback (its accounts
+        /// share a published password: for a closed network only).
+        #[arg(long, requires = "demo")]
+        demo_on_public_address: bool,
         /// Smallest count a released cell may show (the disclosure rules'
         /// threshold unless their file sets one).
         #[arg(long, env = "HDH_RELEASE_THRESHOLD", default_value_t = 10)]
@@ -545,6 +561,7 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             demo,
             demo_persons,
+            demo_on_public_address,
             release_threshold,
             disclosure_rules,
             release_reviews,
@@ -554,6 +571,9 @@ async fn run(cli: Cli) -> Result<()> {
             desk,
             workspace,
         } => {
+            if demo && !demo_on_public_address {
+                refuse_demo_off_loopback(&listen).await?;
+            }
             let mut cfg = config(&store);
             workspace.apply(&mut cfg);
             cfg.release_threshold = release_threshold;
@@ -755,6 +775,23 @@ pub(crate) async fn shutdown_signal() {
     eprintln!("hdh: shutting down");
 }
 
+/// The demo accounts share a published password: `--demo` listens on
+/// loopback only, unless told otherwise.
+async fn refuse_demo_off_loopback(listen: &str) -> Result<()> {
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("--listen {listen:?}: not an address"))?
+        .collect();
+    if let Some(public) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        bail!(
+            "--demo: the demo accounts share the published password {:?}, and --listen {listen} ({}) is reachable from other machines; listen on 127.0.0.1 or [::1], or add --demo-on-public-address for a closed network",
+            hdh_server::seed::DEMO_PASSWORD,
+            public.ip()
+        );
+    }
+    Ok(())
+}
+
 async fn deliver(
     dir: PathBuf,
     dataset: String,
@@ -775,6 +812,12 @@ async fn deliver(
     let Some(token) = login["token"].as_str() else {
         bail!("sign-in refused: {}", login["error"]["message"])
     };
+    if login["terms"]["accepted"] == serde_json::json!(false) {
+        bail!(
+            "{user} has not accepted the hub's terms of use (version {}): sign in once at {hub}/terms, read and accept them, then deliver again",
+            login["terms"]["version"].as_str().unwrap_or("?")
+        );
+    }
     let mut form = reqwest::multipart::Form::new();
     let mut n = 0;
     let pb = indicatif::ProgressBar::new(0);

@@ -483,3 +483,94 @@ async fn behind_https_browsers_are_told_to_stay_on_it() {
         "max-age=31536000; includeSubDomains"
     );
 }
+
+#[tokio::test]
+async fn the_terms_of_use_come_before_anything_else_and_again_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("terms.md");
+    std::fs::write(&own, "# Our terms\n\n## 1. Be good\n\nUse the data well.\n").unwrap();
+    let terms = hdh_server::terms::Terms::from_files(&own, None).unwrap();
+    let version = terms.version.clone();
+    let hub = start_with(Db::Sqlite, move |c| c.terms = terms.clone()).await;
+
+    // The public text and its version; the sign-in says they are not accepted.
+    let t = hub.get(None, "/api/terms?lang=fr").await;
+    assert_eq!(t.status, StatusCode::OK);
+    assert_eq!(t.body["version"], version.as_str());
+    assert!(
+        t.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("Use the data well.")
+    );
+    let (s, b) = login_status(&hub, "researcher", DEMO_PASSWORD).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["terms"], json!({ "version": version, "accepted": false }));
+    let token = b["token"].as_str().unwrap().to_string();
+
+    // Until accepted: nothing but the terms, who one is, and signing out.
+    let r = hub.get(Some(&token), "/api/requests").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "terms_not_accepted");
+    assert_eq!(
+        hub.get(Some(&token), "/api/me").await.status,
+        StatusCode::OK
+    );
+    let page = hub
+        .http
+        .get(hub.url("/requests"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.url().path(), "/terms", "redirected to the terms");
+    let (s, html) = hub.page(Some(&token), "/terms").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("id=\"terms-required\"") && html.contains("<h2>1. Be good</h2>"),
+        "{html}"
+    );
+
+    // Another version than the current one (read before a change): refused.
+    let r = hub
+        .post(
+            Some(&token),
+            "/api/me/terms",
+            json!({ "version": "0123456789abcdef" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "terms_changed");
+    let r = hub
+        .post(Some(&token), "/api/me/terms", json!({ "version": version }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        hub.get(Some(&token), "/api/requests").await.status,
+        StatusCode::OK
+    );
+    let (_, b) = login_status(&hub, "researcher", DEMO_PASSWORD).await;
+    assert_eq!(b["terms"]["accepted"], true);
+    let (_, html) = hub.page(Some(&token), "/account").await;
+    assert!(html.contains(&format!("<code>{version}</code>")), "{html}");
+
+    // Accepted, audited with the version.
+    let events = audit_actions(&hub, "auth.terms_accept").await;
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e["actor_name"] == "researcher")
+        .collect();
+    assert_eq!(mine.len(), 1, "{events:?}");
+    assert_eq!(mine[0]["details"]["version"], version.as_str());
+
+    // The terms change (here: the version accepted is an older one): the
+    // account is asked again, told that they changed.
+    sqlx::query("UPDATE users SET terms_version = 'older' WHERE username = 'researcher'")
+        .execute(hub.state.store.pool())
+        .await
+        .unwrap();
+    let r = hub.get(Some(&token), "/api/requests").await;
+    assert_eq!(r.body["error"]["code"], "terms_not_accepted");
+    let (_, html) = hub.page(Some(&token), "/terms?lang=en").await;
+    assert!(html.contains("The terms of use changed"), "{html}");
+}

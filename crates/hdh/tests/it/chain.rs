@@ -161,7 +161,15 @@ fn login(hub: &str, user: &str) -> String {
         .unwrap()
         .json()
         .unwrap();
-    r["token"].as_str().unwrap().to_string()
+    let token = r["token"].as_str().unwrap().to_string();
+    let accepted = reqwest::blocking::Client::new()
+        .post(format!("{hub}/api/me/terms"))
+        .bearer_auth(&token)
+        .json(&json!({ "version": r["terms"]["version"] }))
+        .send()
+        .unwrap();
+    assert!(accepted.status().is_success());
+    token
 }
 
 fn get(hub: &str, token: Option<&str>, path: &str) -> (StatusCode, Value) {

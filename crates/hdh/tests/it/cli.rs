@@ -178,6 +178,39 @@ fn user_add_reads_the_password_from_stdin_and_never_echoes_it() {
 }
 
 #[test]
+fn the_demo_listens_on_loopback_only_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let out = hdh()
+            .args(["serve", "--demo", "--listen", listen, "--data-dir"])
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("--demo-on-public-address")
+                && err.contains("reachable from other machines"),
+            "{err}"
+        );
+        // Refused before anything was written.
+        assert!(!dir.path().join("data").exists());
+    }
+    // The flag needs --demo.
+    let out = hdh()
+        .args([
+            "serve",
+            "--demo-on-public-address",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--demo"));
+}
+
+#[test]
 fn demo_generate_writes_tables_and_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let out = hdh()

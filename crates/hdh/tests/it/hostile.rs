@@ -254,7 +254,10 @@ async fn pages_require_sign_in_and_csrf() {
         .to_str()
         .unwrap();
     assert!(
-        csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"),
+        csp.contains("script-src 'self';")
+            && csp.contains("style-src 'self';")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
     assert_eq!(
@@ -262,6 +265,15 @@ async fn pages_require_sign_in_and_csrf() {
         "nosniff"
     );
     assert_eq!(cat.headers().get("cache-control").unwrap(), "no-store");
+    // Hence no inline style in the pages: their style sheet is a file.
+    let html = cat.text().await.unwrap();
+    assert!(
+        !html.contains("<style") && !html.contains(" style=\"") && html.contains("/static/hdh.css"),
+        "{html}"
+    );
+    let css = client.get(hub.url("/static/hdh.css")).send().await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().await.unwrap().contains(".verdict-bar"));
     // The language links keep the page's other parameters.
     let html = client
         .get(hub.url("/catalogue?q=BEN_SEX_COD"))
@@ -277,14 +289,9 @@ async fn pages_require_sign_in_and_csrf() {
     );
     let r = client.get(hub.url("/requests")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    // Wrong password: 401 and no cookie.
-    let r = client
-        .post(hub.url("/login"))
-        .form(&[("username", "researcher"), ("password", "nope")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The sign-in form carries a token that its POST must bring back (and a
+    // cookie of the same value): posted without it, as another site would
+    // (login CSRF), nothing is tried, even with the right password.
     let r = client
         .post(hub.url("/login"))
         .form(&[
@@ -294,18 +301,120 @@ async fn pages_require_sign_in_and_csrf() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("hdh_session=")),
+        "no session"
+    );
+    let signin_token = |html: &str| {
+        let key = "name=\"signin_token\" value=\"";
+        let at = html.find(key).unwrap() + key.len();
+        html[at..at + html[at..].find('"').unwrap()].to_string()
+    };
+    let form = client.get(hub.url("/login")).send().await.unwrap();
+    let token = signin_token(&form.text().await.unwrap());
+    let r = client
+        .post(hub.url("/login"))
+        .form(&[
+            ("username", "researcher"),
+            ("password", hdh_server::seed::DEMO_PASSWORD),
+            ("signin_token", "forged-by-another-site"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a token of its own");
+    // The page answered with a fresh form (and cookie).
+    let token2 = signin_token(&r.text().await.unwrap());
+    assert_ne!(token, token2);
+    // Wrong password: 401 and no cookie.
+    let r = client
+        .post(hub.url("/login"))
+        .form(&[
+            ("username", "researcher"),
+            ("password", "nope"),
+            ("signin_token", &token2),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let token3 = signin_token(&r.text().await.unwrap());
+    let r = client
+        .post(hub.url("/login"))
+        .form(&[
+            ("username", "researcher"),
+            ("password", hdh_server::seed::DEMO_PASSWORD),
+            ("signin_token", &token3),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let cookie = r
         .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hdh_session="))
+        .unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    // First sign-in: every page leads to the terms of use until they are
+    // accepted (with the form's CSRF token and the box ticked).
+    let r = client.get(hub.url("/requests")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/terms");
+    let html = client
+        .get(hub.url("/terms"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"terms-form\""), "{html}");
+    let field = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap();
+        let rest = &html[at + name.len() + 15..];
+        rest[..rest.find('"').unwrap()].to_string()
+    };
+    let (csrf, version) = (field("csrf"), field("version"));
+    let r = client
+        .post(hub.url("/terms"))
+        .form(&[("version", version.as_str()), ("accept", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = client
+        .post(hub.url("/terms"))
+        .form(&[("csrf", csrf.as_str()), ("version", version.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "box not ticked"
+    );
+    let r = client
+        .post(hub.url("/terms"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("accept", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/");
     assert_eq!(
         client
             .get(hub.url("/requests"))
@@ -410,10 +519,20 @@ async fn cli_deliver_reports_errors_and_exit_codes() {
             .output()
             .unwrap()
     };
-    let (d, b) = (dir.path().to_path_buf(), hub.base.clone());
-    let out = tokio::task::spawn_blocking(move || run(d, b))
-        .await
-        .unwrap();
+    let deliver = || {
+        let (d, b) = (dir.path().to_path_buf(), hub.base.clone());
+        tokio::task::spawn_blocking(move || run(d, b))
+    };
+    // Not before the producer accepted the terms of use (on the hub).
+    let out = deliver().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("has not accepted the hub's terms of use") && stderr.contains("/terms"),
+        "{stderr}"
+    );
+    hub.login("producer").await;
+    let out = deliver().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -421,10 +540,7 @@ async fn cli_deliver_reports_errors_and_exit_codes() {
         "{stderr}"
     );
     std::fs::write(dir.path().join("STAYS.csv"), GOOD).unwrap();
-    let (d, b) = (dir.path().to_path_buf(), hub.base.clone());
-    let out = tokio::task::spawn_blocking(move || run(d, b))
-        .await
-        .unwrap();
+    let out = deliver().await.unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -156,7 +156,16 @@ impl Hub {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.body);
-        r.body["token"].as_str().unwrap().to_string()
+        let token = r.body["token"].as_str().unwrap().to_string();
+        // The terms of use, accepted at the first sign-in as a person would.
+        if r.body["terms"]["accepted"] == json!(false) {
+            let version = r.body["terms"]["version"].clone();
+            let a = self
+                .post(Some(&token), "/api/me/terms", json!({ "version": version }))
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "terms of {user}: {}", a.body);
+        }
+        token
     }
 
     /// A page's status and HTML (signed in with a bearer token if given).

@@ -784,6 +784,19 @@ async fn flight_sql_from_python() {
     )
     .await;
     assert_eq!(theirs["ok"], true, "{theirs:#}");
+    // Once the terms of use change, a token works again only after its
+    // holder accepted them.
+    sqlx::query("UPDATE users SET terms_version = 'older' WHERE username = 'researcher2'")
+        .execute(hub.state.store.pool())
+        .await
+        .unwrap();
+    let stale = run_client(
+        addr,
+        &other_secret,
+        &json!([{ "op": "bad_token", "token": other_secret, "expect_error": "terms of use" }]),
+    )
+    .await;
+    assert_eq!(stale["ok"], true, "{stale:#}");
     // Revoked: refused at once.
     let tid = made.body["token"]["id"].as_str().unwrap();
     let rev = hub
