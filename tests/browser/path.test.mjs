@@ -16,7 +16,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +68,9 @@ let browser;
 const contexts = [];
 const serverErrors = []; // every 5xx response any page got
 const cspViolations = []; // every Content-Security-Policy refusal the browser reported
+// Secrets the walk handled (passwords typed, session tokens received): none
+// may be found in clear in the data directory or the hub's log (step 10).
+const secretsSeen = new Map(); // value → what it is
 // Every HTML page a context loaded by GET: context → set of paths with query.
 const visited = new Map();
 
@@ -173,6 +176,9 @@ async function signIn(username, options = {}) {
     page.waitForURL((u) => u.pathname === '/' || u.pathname === '/terms'),
     page.click('main form button[type=submit]'),
   ]);
+  for (const c of await page.context().cookies()) {
+    if (c.name === 'hdh_session') secretsSeen.set(c.value, `${username}'s session token`);
+  }
   if (new URL(page.url()).pathname === '/terms') {
     // First sign-in: the terms of use, read and accepted before anything else.
     await page.locator('#terms-text h2').first().waitFor();
@@ -476,6 +482,7 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     await page.goto('/login');
     await page.fill('#username', 'researcher');
     await page.fill('#password', 'not-the-password');
+    secretsSeen.set('not-the-password', 'a mistyped password');
     const [resp] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith('/login') && r.request().method() === 'POST'),
       page.waitForEvent('load'),
@@ -1038,6 +1045,14 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
     assert.equal(await page.getAttribute('#new_password', 'aria-invalid'), 'true');
     assert.match(await page.locator('#password-error').textContent(), /20 000/);
     await shot(page, '7c-account');
+    // A strong one: changed (and the hub never keeps it in clear).
+    const strong = `violet staple orbit ${LANG} lantern`;
+    secretsSeen.set(strong, "checker2's new password");
+    await page.fill('#current_password', PASSWORD);
+    await page.fill('#new_password', strong);
+    await page.fill('#repeat_password', strong);
+    await Promise.all([page.waitForEvent('load'), page.click('#password-form button[type=submit]')]);
+    await page.locator('#password-changed').waitFor();
     // The administrator's list of accounts and their yearly review.
     const admin = await signIn('admin');
     await Promise.all([admin.waitForURL('**/admin/accounts'), admin.click('#nav-accounts')]);
@@ -1195,5 +1210,43 @@ describe('hub web pages in Chromium', { timeout: OVERALL_TIMEOUT_MS }, () => {
   step('9. no page answered with a server error, nor broke its security policy', async () => {
     assert.deepEqual(serverErrors, [], 'responses with a 5xx status');
     assert.deepEqual(cspViolations, [], 'inline styles or scripts refused by the CSP');
+  }, { chain: false });
+
+  step('12. after the walk, no secret in clear in the data directory, its database or the hub\'s log', async () => {
+    const files = [];
+    const walk = (dir) => {
+      for (const name of readdirSync(dir)) {
+        const path = join(dir, name);
+        if (statSync(path).isDirectory()) walk(path);
+        else files.push(path);
+      }
+    };
+    walk(dataDir);
+    // The hub's own keys (hub secret, audit signing key, level-2 keys) live
+    // in secrets/ and nowhere else.
+    const secrets = new Map(secretsSeen);
+    const keyFiles = files.filter((f) => f.startsWith(join(dataDir, 'secrets')));
+    assert.ok(keyFiles.length >= 2, `key files: ${keyFiles}`);
+    for (const f of keyFiles) {
+      const text = readFileSync(f, 'utf8').trim();
+      if (text.length >= 16) secrets.set(text, `the key in ${f.slice(dataDir.length + 1)}`);
+    }
+    // The demo password, published and printed by `serve --demo` at start,
+    // may be in its console output; it must not be in the store.
+    secrets.set(PASSWORD, 'the demo password');
+    assert.ok(secrets.size >= 10, `secrets to look for: ${[...secrets.values()]}`);
+    const found = [];
+    for (const f of files) {
+      if (keyFiles.includes(f)) continue;
+      const bytes = readFileSync(f);
+      for (const [value, what] of secrets) {
+        if (bytes.includes(Buffer.from(value))) found.push(`${what} in ${f.slice(dataDir.length + 1)}`);
+      }
+    }
+    const log = hubLog.replace(`password for all: ${PASSWORD}`, '');
+    for (const [value, what] of secrets) {
+      if (log.includes(value)) found.push(`${what} in the hub's log`);
+    }
+    assert.deepEqual(found, [], `secrets in clear among ${files.length} files and the log`);
   }, { chain: false });
 });

@@ -32,6 +32,9 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// Largest body of any other request (forms, JSON).
     pub max_request_bytes: usize,
+    /// Longest a request may take to be received and answered (deliveries
+    /// excepted; workspace queries have their own limit).
+    pub request_timeout: std::time::Duration,
     /// Rows a console query may return to the page.
     pub max_result_rows: usize,
     /// Mark cookies `Secure` (behind HTTPS).
@@ -170,6 +173,7 @@ impl Config {
             alert_every: std::time::Duration::from_secs(2),
             max_upload_bytes: 64 * 1024 * 1024 * 1024,
             max_request_bytes: 16 * 1024 * 1024,
+            request_timeout: std::time::Duration::from_secs(120),
             max_result_rows: 10_000,
             project_concurrent_queries: 4,
             scratch_quota_bytes: 1 << 30,

@@ -205,15 +205,60 @@ fn static_file(path: &str) -> axum::response::Response {
 /// than `attachment_max_bytes` (the multipart envelope), everything else
 /// `max_request_bytes`.
 pub fn body_limit(config: &Config, path: &str) -> usize {
-    let upload = path == "/deliver"
-        || (path.starts_with("/api/datasets/") && path.ends_with("/deliveries"))
-        || path.starts_with("/api/deliveries/packages/");
-    if upload {
+    if is_upload(path) {
         config.max_upload_bytes
     } else if path.ends_with("/attachments") {
         config.attachment_max_bytes.saturating_add(1 << 20)
     } else {
         config.max_request_bytes
+    }
+}
+
+/// The routes that receive deliveries (forms, packages' chunks).
+fn is_upload(path: &str) -> bool {
+    path == "/deliver"
+        || (path.starts_with("/api/datasets/") && path.ends_with("/deliveries"))
+        || path.starts_with("/api/deliveries/packages/")
+}
+
+/// How long a request may take to be received and answered: deliveries have
+/// no limit (their size is bounded; their speed is the producer's line), a
+/// workspace query its own limit and a margin, everything else
+/// `request_timeout` (a client sending slowly, or a request asking too much,
+/// holds nothing for longer). A streamed answer (a download) is timed until
+/// it starts.
+pub fn time_limit(config: &Config, path: &str) -> Option<std::time::Duration> {
+    if is_upload(path) {
+        None
+    } else if path.starts_with("/api/projects/") && path.ends_with("/query")
+        || path.starts_with("/projects/") && path.ends_with("/query")
+    {
+        Some(config.workspace_limits.timeout + std::time::Duration::from_secs(30))
+    } else {
+        Some(config.request_timeout)
+    }
+}
+
+async fn limit_time(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(limit) = time_limit(&st.config, req.uri().path()) else {
+        return next.run(req).await;
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => AppError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the request was not received and answered within {} s (sent too slowly, or asking too much): try again",
+                limit.as_secs()
+            ),
+        )
+        .into_response(),
     }
 }
 
@@ -267,6 +312,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit_bodies,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_time,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -31,7 +31,8 @@ pub(crate) struct StoreArgs {
     database_url: Option<String>,
 }
 
-/// Sessions, sign-in protection and the yearly review of accounts.
+/// Sessions, sign-in protection, request time limits, the terms of use and
+/// the yearly review of accounts.
 #[derive(clap::Args)]
 struct AccountArgs {
     /// A session unused this many minutes ends.
@@ -64,6 +65,10 @@ struct AccountArgs {
     /// ...and suspended this many days after their review fell due.
     #[arg(long, env = "HDH_REVIEW_GRACE_DAYS", default_value_t = 30)]
     review_grace_days: i64,
+    /// Longest a request may take to be received and answered, in seconds
+    /// (deliveries excepted; workspace queries have their own limit).
+    #[arg(long, env = "HDH_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    request_timeout_secs: u64,
     /// The hub's own terms of use (UTF-8 text: paragraphs, `#`/`##` headings,
     /// `- ` items) instead of the ones shipped; every account accepts them
     /// again whenever their text changes.
@@ -97,6 +102,10 @@ impl AccountArgs {
         if self.review_grace_days < 0 {
             bail!("--review-grace-days: 0 or more");
         }
+        if self.request_timeout_secs < 1 {
+            bail!("--request-timeout-secs: at least 1");
+        }
+        cfg.request_timeout = std::time::Duration::from_secs(self.request_timeout_secs);
         cfg.session_hours = self.session_hours;
         let a = &mut cfg.accounts;
         a.session_idle_minutes = self.session_idle_minutes;

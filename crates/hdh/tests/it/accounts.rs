@@ -574,3 +574,56 @@ async fn the_terms_of_use_come_before_anything_else_and_again_when_they_change()
     let (_, html) = hub.page(Some(&token), "/terms?lang=en").await;
     assert!(html.contains("The terms of use changed"), "{html}");
 }
+
+#[tokio::test]
+async fn a_request_sent_too_slowly_is_cut_off() {
+    let hub = start_with(Db::Sqlite, |c| {
+        c.request_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
+    let token = hub.login("researcher").await;
+    // A body that trickles in: the first bytes, then nothing for 3 s (had
+    // it been waited for, the answer would be the form's 422).
+    use futures::StreamExt;
+    let chunks = futures::stream::iter(0..2).then(|i| async move {
+        if i == 1 {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        }
+        Ok::<_, std::io::Error>(if i == 0 {
+            b"{\"title\":".to_vec()
+        } else {
+            b"\"x\"}".to_vec()
+        })
+    });
+    let r = hub
+        .http
+        .post(hub.url("/api/requests"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "timeout", "{v}");
+    // The hub goes on answering.
+    assert_eq!(
+        hub.get(Some(&token), "/api/me").await.status,
+        StatusCode::OK
+    );
+    // Deliveries have no time limit; workspace queries their own.
+    let cfg = &hub.state.config;
+    assert_eq!(
+        hdh_server::time_limit(cfg, "/api/datasets/x/deliveries"),
+        None
+    );
+    assert_eq!(
+        hdh_server::time_limit(cfg, "/api/projects/p-1/query"),
+        Some(cfg.workspace_limits.timeout + std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        hdh_server::time_limit(cfg, "/api/requests"),
+        Some(std::time::Duration::from_secs(1))
+    );
+}
