@@ -230,8 +230,8 @@ fn is_upload(path: &str) -> bool {
 pub fn time_limit(config: &Config, path: &str) -> Option<std::time::Duration> {
     if is_upload(path) {
         None
-    } else if path.starts_with("/api/projects/") && path.ends_with("/query")
-        || path.starts_with("/projects/") && path.ends_with("/query")
+    } else if path.ends_with("/query")
+        && (path.starts_with("/api/projects/") || path.starts_with("/projects/"))
     {
         Some(config.workspace_limits.timeout + std::time::Duration::from_secs(30))
     } else {

@@ -151,26 +151,24 @@ pub async fn authenticate(
             "the token's account no longer exists",
         ));
     };
-    if user.is_suspended() {
-        state
-            .store
-            .audit(&refuse("account suspended", Some(&t)))
-            .await?;
-        return Err(AppError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "the token's account is suspended",
-        ));
-    }
-    if !state.config.terms.accepted_by(&user) {
-        state
-            .store
-            .audit(&refuse("terms of use not accepted", Some(&t)))
-            .await?;
-        return Err(AppError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+    // The account must still be allowed in: not suspended, and behind on
+    // no terms of use.
+    let barred = if user.is_suspended() {
+        Some(("account suspended", "the token's account is suspended"))
+    } else if !state.config.terms.accepted_by(&user) {
+        Some((
+            "terms of use not accepted",
             "the terms of use changed: accept them on the hub's /terms page, then use this token again",
+        ))
+    } else {
+        None
+    };
+    if let Some((why, message)) = barred {
+        state.store.audit(&refuse(why, Some(&t))).await?;
+        return Err(AppError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            message,
         ));
     }
     let _ = state.store.touch_token(&t.id, &now()).await;

@@ -39,6 +39,13 @@ async fn deliver_stays(hub: &Hub, token: &str, csv: Vec<u8>) -> (StatusCode, Val
     (r.status, r.body)
 }
 
+/// The value of a form's hidden field `name` in a page.
+fn hidden_field(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html.find(&key).unwrap() + key.len();
+    html[at..at + html[at..].find('"').unwrap()].to_string()
+}
+
 fn errors(body: &Value) -> Vec<Value> {
     body["delivery"]["tables"]
         .as_array()
@@ -309,11 +316,7 @@ async fn pages_require_sign_in_and_csrf() {
             .all(|c| !c.to_str().unwrap().starts_with("hdh_session=")),
         "no session"
     );
-    let signin_token = |html: &str| {
-        let key = "name=\"signin_token\" value=\"";
-        let at = html.find(key).unwrap() + key.len();
-        html[at..at + html[at..].find('"').unwrap()].to_string()
-    };
+    let signin_token = |html: &str| hidden_field(html, "signin_token");
     let form = client.get(hub.url("/login")).send().await.unwrap();
     let token = signin_token(&form.text().await.unwrap());
     let r = client
@@ -379,12 +382,7 @@ async fn pages_require_sign_in_and_csrf() {
         .await
         .unwrap();
     assert!(html.contains("id=\"terms-form\""), "{html}");
-    let field = |name: &str| {
-        let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap();
-        let rest = &html[at + name.len() + 15..];
-        rest[..rest.find('"').unwrap()].to_string()
-    };
-    let (csrf, version) = (field("csrf"), field("version"));
+    let (csrf, version) = (hidden_field(&html, "csrf"), hidden_field(&html, "version"));
     let r = client
         .post(hub.url("/terms"))
         .form(&[("version", version.as_str()), ("accept", "yes")])
